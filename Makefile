@@ -1,0 +1,35 @@
+# `make study` and `make test` each set up the environment first; setup is idempotent.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+CORES ?= $(shell nproc)
+# The CPU build of torch: a local wheel folder when the machine has one, else PyTorch's CPU index.
+WHEELS ?= /opt/wheels
+TORCH_SOURCE := $(if $(wildcard $(WHEELS)),--find-links $(WHEELS),--extra-index-url https://download.pytorch.org/whl/cpu --index-strategy unsafe-best-match)
+EXTRA ?= cpu
+
+.PHONY: setup study test lint bench-sandbox clean-results
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --disable-pip-version-check uv==0.13.9
+
+$(VENV)/.installed-$(EXTRA): $(BIN)/python pyproject.toml constraints.txt
+	$(BIN)/uv pip install --python $(BIN)/python $(TORCH_SOURCE) \
+	    -c constraints.txt -e ".[$(EXTRA)]" --group test
+	touch $@
+
+setup: $(VENV)/.installed-$(EXTRA)
+
+study: setup
+	$(BIN)/snakemake --cores $(CORES) --configfile params.yaml
+
+test: setup
+	$(BIN)/python -m pytest
+
+bench-sandbox: setup
+	$(BIN)/python -m tuningtax bench sandbox
+
+clean-results:
+	rm -rf results data/01_tasks data/05_executions

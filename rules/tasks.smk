@@ -1,0 +1,27 @@
+rule build_tasks:
+    output:
+        "data/01_tasks/{benchmark}.jsonl",
+    params:
+        mirror=config["benchmark_mirror"],
+        code=code_version("tasks", "jsonl.py"),
+    log:
+        "logs/build_tasks/{benchmark}.log",
+    shell:
+        "{PYTHON} -m tuningtax tasks --benchmark {wildcards.benchmark} --mirror {params.mirror:q} "
+        "--out {output} > {log} 2>&1"
+
+
+rule validate_tasks:
+    input:
+        data=rules.build_tasks.output[0],
+        suite="gx/expectations/tasks.json",
+    output:
+        "data/01_tasks/{benchmark}.validated.json",
+    params:
+        expected_rows=lambda w: BENCHMARKS[w.benchmark].expected_count,
+        code=code_version("validation"),
+    log:
+        "logs/validate_tasks/{benchmark}.log",
+    shell:
+        "{PYTHON} -m tuningtax validate --suite {input.suite} --input {input.data} --out {output} "
+        "--param expected_rows={params.expected_rows} --param benchmark={wildcards.benchmark} > {log} 2>&1"

@@ -1,0 +1,3 @@
+"""tuningtax: measure what instruction tuning costs a code model (Flow vs Command)."""
+
+__version__ = "0.1.0"

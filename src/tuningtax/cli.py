@@ -1,0 +1,55 @@
+"""One entry point for Snakemake, tests and people: ``python -m tuningtax <command>``.
+
+Each command lives in its own module exposing ``add_arguments(parser)`` and ``run(args) -> int``.
+Modules are imported lazily so ``--help`` and light commands stay fast (Great Expectations and
+torch take seconds to import).
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+
+from tuningtax.errors import UserError
+
+# command name -> (module, one-line help)
+COMMANDS: dict[str, tuple[str, str]] = {
+    "tasks": ("tuningtax.tasks.cli", "build a benchmark's task JSONL"),
+    "validate": ("tuningtax.validation.cli", "validate an intermediate with its Great Expectations suite"),
+    "execute": ("tuningtax.sandbox.cli", "run completions against unit tests in the sandbox"),
+    "gold": ("tuningtax.scoring.gold", "run canonical solutions through the sandbox (gold gate)"),
+    "gold-gate": ("tuningtax.scoring.gold", "refuse a benchmark whose gold pass rate is below 100 %"),
+    "gold-table": ("tuningtax.scoring.gold", "tabulate gold pass rates (results/gold.csv)"),
+    "passk": ("tuningtax.scoring.passk", "unbiased pass@k per task and aggregated"),
+    "params": ("tuningtax.config", "validate params.yaml or write its JSON schema"),
+    "bench": ("tuningtax.bench", "benchmarks that print measured figures"),
+}
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="python -m tuningtax", description=__doc__.splitlines()[0])
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+    for name, (module, help_text) in COMMANDS.items():
+        sp = sub.add_parser(name, help=help_text, description=help_text)
+        sp.set_defaults(_module=module, _name=name)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    parser = build_parser()
+    # Parse the command name first, then let its module add the rest of the arguments.
+    known, _ = parser.parse_known_args(argv[:1] if argv and not argv[0].startswith("-") else argv)
+    module = importlib.import_module(known._module)
+    sub_parser = argparse.ArgumentParser(prog=f"python -m tuningtax {known._name}",
+                                         description=COMMANDS[known._name][1])
+    add = getattr(module, f"add_arguments_{known._name.replace('-', '_')}", None) or module.add_arguments
+    run = getattr(module, f"run_{known._name.replace('-', '_')}", None) or module.run
+    add(sub_parser)
+    args = sub_parser.parse_args(argv[1:])
+    try:
+        return int(run(args) or 0)
+    except UserError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return err.exit_code

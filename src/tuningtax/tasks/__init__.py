@@ -1,0 +1,1 @@
+"""Benchmarks as task JSONL in one schema (see tuningtax.tasks.schema)."""

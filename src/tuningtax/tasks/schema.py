@@ -1,0 +1,49 @@
+"""The one task schema every benchmark is converted to, and the program each task runs."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, fields
+
+from tuningtax.errors import UserError
+
+MODES = ("flow", "completion", "command")
+
+
+@dataclass(frozen=True)
+class Task:
+    task_id: str
+    benchmark: str
+    mode: str  # flow | completion | command
+    prompt: str  # the prefix (flow, completion); the original code prompt (command)
+    suffix: str  # text after the hole ("" for completion and command)
+    canonical_solution: str  # the true middle, or the whole function for command
+    test: str  # defines check(candidate)
+    entry_point: str
+    instruction: str  # natural-language request (command); "" otherwise
+    source_id: str  # the problem the task was cut from, e.g. HumanEval/0
+
+    def to_record(self) -> dict:
+        return asdict(self)
+
+
+FIELDS = tuple(f.name for f in fields(Task))
+
+
+def task_from_record(record: dict, where: str = "task record") -> Task:
+    missing = [name for name in FIELDS if name not in record]
+    if missing:
+        raise UserError(f"{where}: missing field(s) {', '.join(missing)}; regenerate with `python -m tuningtax tasks`")
+    wrong = [name for name in FIELDS if not isinstance(record[name], str)]
+    if wrong:
+        raise UserError(f"{where}: field(s) {', '.join(wrong)} must be strings")
+    if record["mode"] not in MODES:
+        raise UserError(f"{where}: field mode is {record['mode']!r}; expected one of {', '.join(MODES)}")
+    return Task(**{name: record[name] for name in FIELDS})
+
+
+def build_program(task: Task, completion: str) -> str:
+    """The exact program the sandbox runs; the marker line is appended by the sandbox itself."""
+    check = f"\n{task.test}\ncheck({task.entry_point})\n"
+    if task.mode == "command":
+        return completion + "\n" + check
+    return task.prompt + completion + task.suffix + "\n" + check

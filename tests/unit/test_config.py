@@ -1,0 +1,46 @@
+"""params.yaml schema: generated from the typed config, in sync, with clear errors."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+import yaml
+
+from tuningtax.config import SCHEMA_PATH, json_schema, load_params, validate_params
+from tuningtax.errors import UserError
+
+
+def test_committed_schema_matches_typed_config():
+    assert json.loads(SCHEMA_PATH.read_text()) == json_schema(), \
+        "schemas/params.schema.json is stale: run `python -m tuningtax params --write-schema`"
+
+
+def test_repository_params_are_valid(repo_root):
+    load_params(repo_root / "params.yaml")
+
+
+def test_errors_name_file_field_and_value(repo_root, tmp_path):
+    config = yaml.safe_load((repo_root / "params.yaml").read_text())
+    config["sandbox"]["timeout_s"] = -3
+    config["benchmarks"] = ["humaneval-single-line", "mbpp-typo"]
+    config["surprise"] = 1
+    bad = tmp_path / "params.yaml"
+    bad.write_text(yaml.safe_dump(config))
+    with pytest.raises(UserError) as err:
+        load_params(bad)
+    message = str(err.value)
+    assert str(bad) in message
+    assert "field sandbox.timeout_s: -3 is less than the minimum" in message
+    assert "field benchmarks[1]: 'mbpp-typo' is not one of" in message
+    assert "'surprise' was unexpected" in message
+
+
+def test_missing_file_and_bad_yaml(tmp_path):
+    with pytest.raises(UserError, match="not found"):
+        load_params(tmp_path / "nope.yaml")
+    (tmp_path / "x.yaml").write_text("benchmarks: [\n")
+    with pytest.raises(UserError, match="not valid YAML"):
+        load_params(tmp_path / "x.yaml")
+    with pytest.raises(UserError):
+        validate_params({"benchmarks": []})

@@ -10,10 +10,15 @@ configfile: "params.yaml"
 
 include: "rules/common.smk"
 include: "rules/tasks.smk"
+include: "rules/gold.smk"
+include: "rules/models.smk"
+include: "rules/generate.smk"
 include: "rules/execute.smk"
+include: "rules/analyze.smk"
 
 
 rule all:
     input:
         "results/gold.csv",
+        "results/scores.csv" if RUNS else [],
     default_target: True

@@ -15,6 +15,7 @@ except UserError as err:
 # The interpreter Snakemake runs under is the project's venv; rules call the same one.
 PYTHON = shlex.quote(sys.executable)
 SRC = Path(workflow.basedir) / "src" / "tuningtax"
+SUITES = Path(workflow.basedir) / "gx" / "expectations"
 
 
 def code_version(*parts):
@@ -35,3 +36,39 @@ def sandbox_args(threads):
 
 wildcard_constraints:
     benchmark="|".join(BENCHMARKS),
+
+
+# ---- models, generation and scoring -------------------------------------------------------------
+import json
+
+MODELS = {m["name"]: {k: v for k, v in m.items() if v is not None} for m in config["models"]}
+RUNS = [(r["benchmark"], f) for r in config["runs"] for f in r["formats"]]
+GEN = config["generation"]
+MODE_OF = {"humaneval-command": "command", "humaneval-completion": "completion"}
+
+
+def mode_of(benchmark):
+    return MODE_OF.get(benchmark, "flow")
+
+
+def levels_for(benchmark):
+    """first-line is the study's single-line rule; it means nothing for longer holes or Command."""
+    return [l for l in config["levels"] if l != "first-line" or benchmark == "humaneval-single-line"]
+
+
+def spec_json(model):
+    return shlex.quote(json.dumps(MODELS[model], sort_keys=True))
+
+
+def execution_files():
+    return [
+        f"data/05_executions/{m}/{v}/{b}/{f}/{l}.jsonl"
+        for m in MODELS for v in config["variants"] for b, f in RUNS for l in levels_for(b)
+    ]
+
+
+wildcard_constraints:
+    model="|".join(MODELS) or "^$",
+    variant="fp32|int8",
+    format="fim-psm|fim-spm|fim-chat|holefiller|completion-raw|command-chat",
+    level="raw|stop-cut|first-line|code-extract|syntax-truncate",

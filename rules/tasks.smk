@@ -14,7 +14,7 @@ rule build_tasks:
 rule validate_tasks:
     input:
         data=rules.build_tasks.output[0],
-        suite="gx/expectations/tasks.json",
+        suite=SUITES / "tasks.json",
     output:
         "data/01_tasks/{benchmark}.validated.json",
     params:

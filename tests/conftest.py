@@ -53,3 +53,15 @@ def build_tiny_qwen(out_dir: Path, tokenizer_dir: Path, seed: int = 0) -> Path:
 @pytest.fixture(scope="session")
 def tiny_qwen_dir(tmp_path_factory, qwen_tokenizer_dir) -> Path:
     return build_tiny_qwen(tmp_path_factory.mktemp("tiny-qwen"), qwen_tokenizer_dir)
+
+
+@pytest.fixture(scope="session")
+def tiny_qwen_onnx(tmp_path_factory, tiny_qwen_dir) -> Path:
+    """The tiny model exported to ONNX fp32 through the project's own export path (parity-checked)."""
+    from tuningtax.models.export import export
+    from tuningtax.models.spec import ModelSpec
+
+    spec = ModelSpec(name="tiny-qwen", family="qwen2.5-coder", role="instruct", source=str(tiny_qwen_dir))
+    out = tmp_path_factory.mktemp("tiny-onnx") / "fp32"
+    export(spec, "fp32", out)
+    return out

@@ -16,11 +16,17 @@ from tuningtax.errors import UserError
 # command name -> (module, one-line help)
 COMMANDS: dict[str, tuple[str, str]] = {
     "tasks": ("tuningtax.tasks.cli", "build a benchmark's task JSONL"),
+    "subset": ("tuningtax.tasks.subset", "a deterministic per-problem subset of a task file"),
     "validate": ("tuningtax.validation.cli", "validate an intermediate with its Great Expectations suite"),
     "execute": ("tuningtax.sandbox.cli", "run completions against unit tests in the sandbox"),
     "gold": ("tuningtax.scoring.gold", "run canonical solutions through the sandbox (gold gate)"),
     "gold-gate": ("tuningtax.scoring.gold", "refuse a benchmark whose gold pass rate is below 100 %"),
     "gold-table": ("tuningtax.scoring.gold", "tabulate gold pass rates (results/gold.csv)"),
+    "postprocess": ("tuningtax.postprocess.cli", "apply post-processing levels to raw generations"),
+    "fetch-model": ("tuningtax.models.cli", "download and convert a model checkpoint to an HF folder"),
+    "export": ("tuningtax.models.cli", "export a model to ONNX (fp32 or int8) with a parity check"),
+    "generate": ("tuningtax.generate.cli", "greedy generation with ONNX Runtime (batched, resumable)"),
+    "score-table": ("tuningtax.scoring.table", "results/scores.csv: pass@1 per run and level"),
     "passk": ("tuningtax.scoring.passk", "unbiased pass@k per task and aggregated"),
     "params": ("tuningtax.config", "validate params.yaml or write its JSON schema"),
     "bench": ("tuningtax.bench", "benchmarks that print measured figures"),

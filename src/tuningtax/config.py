@@ -11,6 +11,7 @@ import argparse
 import dataclasses
 import json
 import sys
+import types
 import typing
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -37,6 +38,55 @@ class SandboxParams:
 
 
 @dataclass
+class ModelParams:
+    """One checkpoint: base, instruct, or an intermediate tuning checkpoint (role checkpoint + step)."""
+    name: str = field(metadata={"pattern": r"^[A-Za-z0-9][A-Za-z0-9._-]*$", "doc": "folder-safe model name"})
+    family: str = field(metadata={"enum": "FAMILIES", "doc": "FIM template, stop tokens, chat handling"})
+    role: Literal["base", "instruct", "checkpoint"]
+    source: str = field(metadata={"minLength": 1, "doc": "hub id (owner/name), ./local/hf/folder, a .gguf file, "
+                                                          "or offline-qwen2.5-coder-0.5b-instruct"})
+    revision: str | None = field(default=None, metadata={"doc": "hub revision or commit (required for hub ids)"})
+    step: int | None = field(default=None, metadata={"doc": "training step (role checkpoint only)"})
+
+
+@dataclass
+class MaxNewTokens:
+    """Per-mode generation budgets (the study: 128-256 for FIM, 512 for Command)."""
+    flow: int = field(default=128, metadata={"minimum": 1})
+    completion: int = field(default=256, metadata={"minimum": 1})
+    command: int = field(default=512, metadata={"minimum": 1})
+
+
+@dataclass
+class GenerationParams:
+    """Greedy decoding with ONNX Runtime; the effective config is recorded beside every output."""
+    batch_size: int = field(default=8, metadata={"minimum": 1})
+    max_prompt_tokens: int = field(default=2048, metadata={"minimum": 16, "doc": "prefix cut from the left, "
+                                                                                 "suffix from the right"})
+    max_new_tokens: MaxNewTokens = field(default_factory=MaxNewTokens)
+    provider: Literal["cpu", "cuda"] = field(default="cpu", metadata={
+        "doc": "ONNX Runtime execution provider; cuda needs the gpu extra and asserts CUDA really runs"})
+    last_logits: bool = field(default=True, metadata={"doc": "export with the LM head on the last position "
+                                                             "only (faster prefill; parity-checked)"})
+
+
+@dataclass
+class SubsetParams:
+    """Which tasks are generated for: the same problems in every benchmark (ranked by a seeded hash)."""
+    n_problems: int = field(default=10, metadata={"minimum": 0, "doc": "0 = all 164"})
+    max_flow_tasks_per_problem: int = field(default=3, metadata={"minimum": 0, "doc": "0 = all"})
+    seed: int = 0
+
+
+@dataclass
+class RunParams:
+    """One benchmark and the prompt formats it is generated with."""
+    benchmark: Benchmark
+    formats: list[Literal["fim-psm", "fim-spm", "fim-chat", "holefiller", "completion-raw", "command-chat"]] = \
+        field(metadata={"minItems": 1, "uniqueItems": True})
+
+
+@dataclass
 class Params:
     benchmarks: list[Benchmark] = field(
         default_factory=lambda: ["humaneval-command", "humaneval-completion", "humaneval-single-line",
@@ -47,17 +97,37 @@ class Params:
         metadata={"doc": "folder mirroring upstream benchmark files (checked by sha256); "
                          "used before the network for data that cannot be derived"})
     sandbox: SandboxParams = field(default_factory=SandboxParams)
+    models: list[ModelParams] = field(default_factory=list, metadata={"uniqueItems": True})
+    variants: list[Literal["fp32", "int8"]] = field(default_factory=lambda: ["fp32"],
+                                                   metadata={"minItems": 1, "uniqueItems": True})
+    generation: GenerationParams = field(default_factory=GenerationParams)
+    subset: SubsetParams = field(default_factory=SubsetParams)
+    runs: list[RunParams] = field(default_factory=list)
+    levels: list[Literal["raw", "stop-cut", "first-line", "code-extract", "syntax-truncate"]] = field(
+        default_factory=lambda: ["raw", "stop-cut", "first-line", "code-extract", "syntax-truncate"],
+        metadata={"minItems": 1, "uniqueItems": True,
+                  "doc": "post-processing levels, each scored; first-line applies to single-line tasks only"})
 
 
 def _schema_for(tp, meta: dict | None = None) -> dict:
     meta = dict(meta or {})
     doc = meta.pop("doc", None)
+    if meta.get("enum") == "FAMILIES":  # the model-family registry is the single source of truth
+        from tuningtax.models.families import FAMILIES
+
+        meta["enum"] = list(FAMILIES)
     origin = typing.get_origin(tp)
-    if dataclasses.is_dataclass(tp):
+    args = typing.get_args(tp)
+    if origin in (typing.Union, types.UnionType) and type(None) in args:
+        inner = [a for a in args if a is not type(None)]
+        schema = {"anyOf": [_schema_for(inner[0]), {"type": "null"}]}
+    elif dataclasses.is_dataclass(tp):
         hints = typing.get_type_hints(tp)
+        fields_ = dataclasses.fields(tp)
         schema = {"type": "object", "additionalProperties": False,
-                  "properties": {f.name: _schema_for(hints[f.name], dict(f.metadata)) for f in dataclasses.fields(tp)},
-                  "required": [f.name for f in dataclasses.fields(tp)]}
+                  "properties": {f.name: _schema_for(hints[f.name], dict(f.metadata)) for f in fields_},
+                  "required": [f.name for f in fields_ if f.default is dataclasses.MISSING
+                               and f.default_factory is dataclasses.MISSING or tp is Params]}
         if tp.__doc__ and not tp.__doc__.startswith(tp.__name__ + "("):
             schema["description"] = tp.__doc__.strip().splitlines()[0]
     elif origin is Literal:
@@ -98,12 +168,35 @@ def validate_params(config: dict, source: str = "params.yaml") -> None:
 
     validator = jsonschema.Draft202012Validator(json_schema())
     errors = sorted(validator.iter_errors(config), key=lambda e: list(e.absolute_path))
-    if errors:
-        lines = [f"{source}: {len(errors)} invalid setting(s):"]
-        for e in errors:
-            lines.append(f"  - field {_path(e)}: {e.message}")
+    problems = [f"field {_path(e)}: {e.message}" for e in errors]
+    if not errors:
+        problems = _semantic_problems(config)
+    if problems:
+        lines = [f"{source}: {len(problems)} invalid setting(s):"] + [f"  - {p}" for p in problems]
         lines.append("See schemas/params.schema.json for every field, its type and its meaning.")
         raise UserError("\n".join(lines))
+
+
+def _semantic_problems(config: dict) -> list[str]:
+    """Rules a JSON schema cannot say: cross-field constraints between models, runs and benchmarks."""
+    from tuningtax.models.spec import ModelSpec
+
+    problems = []
+    names = [m["name"] for m in config["models"]]
+    for dup in sorted({n for n in names if names.count(n) > 1}):
+        problems.append(f"field models: name {dup!r} appears more than once; names must be unique")
+    for i, model in enumerate(config["models"]):
+        try:
+            ModelSpec.from_dict({k: v for k, v in model.items() if v is not None}, where=f"field models[{i}]")
+        except UserError as err:
+            problems.append(str(err))
+    for i, run in enumerate(config["runs"]):
+        if run["benchmark"] not in config["benchmarks"]:
+            problems.append(f"field runs[{i}].benchmark: {run['benchmark']!r} is not listed under benchmarks, "
+                            "so it would be scored without passing the gold gate; add it there")
+    if config["runs"] and not config["models"]:
+        problems.append("field runs: generation runs are configured but models is empty; add a model")
+    return problems
 
 
 def load_params(path: str | Path) -> dict:

@@ -31,11 +31,10 @@ def _cache_dir() -> Path:
 
 
 def locate(mirror: str | None) -> Path:
-    """The verified file: from the mirror folder (argument, then env var), else the download cache/URL."""
-    mirror = mirror or os.environ.get(MIRROR_ENV)
+    """The verified file: from a mirror folder (argument, then env var), else the download cache, else the URL."""
     tried = []
-    if mirror:
-        candidate = Path(mirror) / MIRROR_SUBDIR / FILE
+    for folder in dict.fromkeys(m for m in (mirror, os.environ.get(MIRROR_ENV)) if m):
+        candidate = Path(folder) / MIRROR_SUBDIR / FILE
         if candidate.exists():
             if (got := _sha256(candidate)) != SHA256:
                 raise UserError(f"{candidate}: sha256 {got} differs from the pinned {SHA256}; "

@@ -1,0 +1,93 @@
+rule subset_tasks:
+    input:
+        tasks=rules.build_tasks.output[0],
+        validated=rules.validate_tasks.output[0],
+        gate=rules.gate_gold.output[0],
+    output:
+        "data/02_subsets/{benchmark}.jsonl",
+    params:
+        n=config["subset"]["n_problems"],
+        per=lambda w: config["subset"]["max_flow_tasks_per_problem"] if mode_of(w.benchmark) == "flow" else 0,
+        seed=config["subset"]["seed"],
+        code=code_version("tasks/subset.py"),
+    log:
+        "logs/subset_tasks/{benchmark}.log",
+    shell:
+        "{PYTHON} -m tuningtax subset --tasks {input.tasks} --out {output} --n-problems {params.n} "
+        "--max-per-problem {params.per} --seed {params.seed} > {log} 2>&1"
+
+
+rule generate_completions:
+    input:
+        tasks=rules.subset_tasks.output[0],
+        onnx="data/03_onnx/{model}/{variant}",
+    output:
+        completions="data/04_completions/{model}/{variant}/{benchmark}/{format}/raw_output.jsonl",
+        config="data/04_completions/{model}/{variant}/{benchmark}/{format}/raw_output.jsonl.config.json",
+    params:
+        spec=lambda w: spec_json(w.model),
+        max_new=lambda w: GEN["max_new_tokens"][mode_of(w.benchmark)],
+        batch=GEN["batch_size"],
+        max_prompt=GEN["max_prompt_tokens"],
+        provider=GEN["provider"],
+        code=code_version("generate", "prompts", "models/ort_session.py", "models/families.py"),
+    threads: workflow.cores
+    resources:
+        gpu=lambda w: 1 if GEN["provider"] == "cuda" else 0,
+    log:
+        "logs/generate_completions/{model}/{variant}/{benchmark}/{format}.log",
+    shell:
+        "{PYTHON} -m tuningtax generate --model {wildcards.model} --spec-json {params.spec} "
+        "--variant {wildcards.variant} --onnx-dir {input.onnx} --tasks {input.tasks} --format {wildcards.format} "
+        "--out {output.completions} --batch-size {params.batch} --max-new-tokens {params.max_new} "
+        "--max-prompt-tokens {params.max_prompt} --threads {threads} --provider {params.provider} > {log} 2>&1"
+
+
+rule validate_completions:
+    input:
+        data=rules.generate_completions.output.completions,
+        tasks=rules.subset_tasks.output[0],
+        suite=SUITES / "completions.json",
+    output:
+        "data/04_completions/{model}/{variant}/{benchmark}/{format}/raw_output.validated.json",
+    params:
+        max_new=lambda w: GEN["max_new_tokens"][mode_of(w.benchmark)],
+        code=code_version("validation"),
+    log:
+        "logs/validate_completions/{model}/{variant}/{benchmark}/{format}.log",
+    shell:
+        "{PYTHON} -m tuningtax validate --suite {input.suite} --input {input.data} --out {output} "
+        "--param expected_rows=@{input.tasks} --param max_new_tokens={params.max_new} > {log} 2>&1"
+
+
+rule postprocess_completions:
+    input:
+        tasks=rules.subset_tasks.output[0],
+        completions=rules.generate_completions.output.completions,
+        validated=rules.validate_completions.output[0],
+    output:
+        directory("data/04_completions/{model}/{variant}/{benchmark}/{format}/levels"),
+    params:
+        levels=lambda w: ",".join(levels_for(w.benchmark)),
+        code=code_version("postprocess"),
+    log:
+        "logs/postprocess_completions/{model}/{variant}/{benchmark}/{format}.log",
+    shell:
+        "{PYTHON} -m tuningtax postprocess --tasks {input.tasks} --completions {input.completions} "
+        "--levels {params.levels} --out {output} > {log} 2>&1"
+
+
+rule validate_postprocessed:
+    input:
+        data=rules.postprocess_completions.output[0],
+        tasks=rules.subset_tasks.output[0],
+        suite=SUITES / "postprocessed.json",
+    output:
+        "data/04_completions/{model}/{variant}/{benchmark}/{format}/levels.validated.json",
+    params:
+        code=code_version("validation"),
+    log:
+        "logs/validate_postprocessed/{model}/{variant}/{benchmark}/{format}.log",
+    shell:
+        "{PYTHON} -m tuningtax validate --suite {input.suite} --input {input.data} --out {output} "
+        "--param expected_rows=@{input.tasks} > {log} 2>&1"

@@ -1,0 +1,60 @@
+rule run_gold:
+    input:
+        tasks=rules.build_tasks.output[0],
+        validated=rules.validate_tasks.output[0],
+    output:
+        "data/05_executions/gold/{benchmark}.jsonl",
+    params:
+        sandbox=lambda w, threads: sandbox_args(threads),
+        code=code_version("sandbox", "scoring/gold.py", "tasks/schema.py"),
+    threads: workflow.cores
+    log:
+        "logs/run_gold/{benchmark}.log",
+    shell:
+        "{PYTHON} -m tuningtax gold --tasks {input.tasks} --out {output} {params.sandbox} "
+        "--timings logs/timings/gold/{wildcards.benchmark}.jsonl > {log} 2>&1"
+
+
+rule validate_gold:
+    input:
+        data=rules.run_gold.output[0],
+        suite=SUITES / "executions.json",
+    output:
+        "data/05_executions/gold/{benchmark}.validated.json",
+    params:
+        expected_rows=lambda w: BENCHMARKS[w.benchmark].expected_count,
+        code=code_version("validation"),
+    log:
+        "logs/validate_gold/{benchmark}.log",
+    shell:
+        "{PYTHON} -m tuningtax validate --suite {input.suite} --input {input.data} --out {output} "
+        "--param expected_rows={params.expected_rows} > {log} 2>&1"
+
+
+rule gate_gold:
+    input:
+        tasks=rules.build_tasks.output[0],
+        results=rules.run_gold.output[0],
+        validated=rules.validate_gold.output[0],
+    output:
+        "data/06_scores/gold/{benchmark}.gate.json",
+    params:
+        code=code_version("scoring/gold.py"),
+    log:
+        "logs/gate_gold/{benchmark}.log",
+    shell:
+        "{PYTHON} -m tuningtax gold-gate --tasks {input.tasks} --results {input.results} --out {output} "
+        "> {log} 2>&1"
+
+
+rule tabulate_gold:
+    input:
+        expand(rules.gate_gold.output[0], benchmark=config["benchmarks"]),
+    output:
+        "results/gold.csv",
+    params:
+        code=code_version("scoring/gold.py"),
+    log:
+        "logs/tabulate_gold.log",
+    shell:
+        "{PYTHON} -m tuningtax gold-table --gates {input} --out {output} > {log} 2>&1"

@@ -1,0 +1,323 @@
+"""Paired statistics of the instruction-tuning tax, recomputed from per-task outcomes.
+
+Input is one binary outcome per (model, benchmark, prompt_format, level, task_id): with greedy decoding
+pass@1 of a task is 1 when its single sample passed. Two models are compared on the same tasks only; every
+derived number (pass@1, Δ, relative Δ, p-values, CI, overlap) comes from those outcomes, never from another
+table (the study printed relative changes that disagree with its own cells).
+
+Conventions
+- Units: pass@1, Δ and the CI of Δ are percentage points (0–100), as in the study's tables; Δ = B − A
+  (instruct − base, checkpoint − start), so a tax is negative.
+- Relative Δ = Δ / pass@1(A) × 100 %. It is NaN when pass@1(A) is 0 (also when B is 0): a change relative
+  to nothing is undefined, and NaN (unlike ±inf) prints as empty and cannot leak into means unnoticed.
+- McNemar: the exact two-sided test on the discordant pairs b (only A solved) and c (only B solved):
+  p = min(1, 2 · P[X ≤ min(b, c)]), X ~ Binomial(b + c, 1/2), computed with integer arithmetic. This is
+  statsmodels' `mcnemar(table, exact=True)` and scipy's `binomtest(b, b + c).pvalue` (the tests check
+  both). No discordant pair gives p = 1.
+- Bootstrap CI of Δ: percentile interval over `n_resamples` paired resamples of tasks (a task's A and B
+  outcomes move together). Resampling n tasks with replacement and averaging d = B − A has exactly the
+  distribution of a multinomial draw of counts over d's distinct values, so that is how it is drawn:
+  identical in distribution to index resampling, O(n_resamples · 3) instead of O(n_resamples · n).
+  numpy Generator(PCG64(seed)); every row uses the same seed, so a row's CI depends only on its own
+  outcomes and the seed, not on which other rows share the table.
+- Holm: step-down Holm–Bonferroni over a table's McNemar p-values (the whole table, or each family named
+  by `holm_by`); NaN p-values are left NaN and do not count towards the family size. Equal to statsmodels'
+  `multipletests(method="holm")` (tested).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from tuningtax.errors import UserError
+from tuningtax.tasks.schema import Task
+
+GROUP = ("benchmark", "prompt_format", "level")
+OUTCOME_COLUMNS = ("model", "task_id", *GROUP, "passed")
+STAT_COLUMNS = ("n", "pass1_a", "pass1_b", "delta_pts", "rel_delta_pct", "mcnemar_p", "p_holm", "ci_low",
+                "ci_high", "only_a", "only_b", "both", "neither")
+
+
+# ---------------------------------------------------------------------------------------------- scalars
+
+@dataclass(frozen=True)
+class Overlap:
+    """Solved-set overlap of two models on the same tasks (the study's Venn diagram)."""
+    both: int
+    only_a: int
+    only_b: int
+    neither: int
+
+
+def _binary(values: Iterable, what: str = "outcomes") -> np.ndarray:
+    """0/1 int array; bools and 0/1 numbers pass, anything else (NaN, None, "yes") is a user error."""
+    arr = np.asarray(values if isinstance(values, (np.ndarray, pd.Series)) else list(values))
+    if arr.dtype.kind in "OUS" and not all(isinstance(v, (bool, int, float, np.bool_, np.integer, np.floating))
+                                           for v in arr.tolist()):
+        bad = sorted({repr(v) for v in arr.tolist() if not isinstance(v, (bool, int, float))})[:5]
+        raise UserError(f"{what}: passed must be 0/1 or true/false, found {', '.join(bad)}")
+    num = arr.astype(float)
+    if not np.isin(num, (0.0, 1.0)).all():
+        bad = sorted({repr(v) for v in num[~np.isin(num, (0.0, 1.0))].tolist()})[:5]
+        raise UserError(f"{what}: passed must be 0/1 or true/false, found {', '.join(bad)}")
+    return num.astype(np.int64)
+
+
+def _paired_arrays(a: Iterable, b: Iterable) -> tuple[np.ndarray, np.ndarray]:
+    a, b = _binary(a, "outcomes of A"), _binary(b, "outcomes of B")
+    if a.shape != b.shape or a.ndim != 1:
+        raise ValueError(f"paired outcomes need two 1-d arrays of equal length, got {a.shape} and {b.shape}")
+    return a, b
+
+
+def overlap(a: Iterable, b: Iterable) -> Overlap:
+    a, b = _paired_arrays(a, b)
+    return Overlap(both=int(np.sum((a == 1) & (b == 1))), only_a=int(np.sum((a == 1) & (b == 0))),
+                   only_b=int(np.sum((a == 0) & (b == 1))), neither=int(np.sum((a == 0) & (b == 0))))
+
+
+def pass_at_1_pct(outcomes: Iterable) -> float:
+    x = _binary(outcomes)
+    return float("nan") if x.size == 0 else 100.0 * int(x.sum()) / x.size
+
+
+def relative_delta_pct(pass_a_pct: float, pass_b_pct: float) -> float:
+    """(B − A) / A × 100; NaN when A is 0 or either value is NaN (see module docstring)."""
+    if math.isnan(pass_a_pct) or math.isnan(pass_b_pct) or pass_a_pct == 0:
+        return float("nan")
+    return (pass_b_pct - pass_a_pct) / pass_a_pct * 100.0
+
+
+def mcnemar_exact_p(only_a: int, only_b: int) -> float:
+    """Exact two-sided McNemar p-value from the discordant counts, in exact integer arithmetic."""
+    if only_a < 0 or only_b < 0:
+        raise ValueError("discordant counts must be non-negative")
+    n, k = only_a + only_b, min(only_a, only_b)
+    if n == 0:
+        return 1.0
+    tail = sum(math.comb(n, i) for i in range(k + 1))  # P[X <= k] * 2**n
+    return min(1.0, 2 * tail / 2**n)  # int / int is correctly rounded, even for huge n
+
+
+def bootstrap_delta_ci(a: Iterable, b: Iterable, *, n_resamples: int = 10_000, seed: int = 0,
+                       confidence: float = 0.95) -> tuple[float, float]:
+    """Percentile CI of Δ = pass@1(B) − pass@1(A) in points, from paired resamples of tasks."""
+    if n_resamples < 1:
+        raise ValueError("n_resamples must be >= 1")
+    if not 0 < confidence < 1:
+        raise ValueError("confidence must lie in (0, 1)")
+    a, b = _paired_arrays(a, b)
+    n = a.size
+    if n == 0:
+        return float("nan"), float("nan")
+    values, counts = np.unique(100.0 * (b - a), return_counts=True)
+    rng = np.random.Generator(np.random.PCG64(seed))
+    draws = rng.multinomial(n, counts / n, size=n_resamples)  # (n_resamples, distinct d values)
+    means = draws @ values / n
+    alpha = (1.0 - confidence) / 2.0
+    lo, hi = np.quantile(means, [alpha, 1.0 - alpha])
+    return float(lo), float(hi)
+
+
+def holm(pvalues: Iterable[float]) -> np.ndarray:
+    """Holm-adjusted p-values in input order; NaN stays NaN and is not counted in the family."""
+    p = np.asarray(list(pvalues), dtype=float)
+    if np.any((p < 0) | (p > 1)):
+        raise ValueError("p-values must lie in [0, 1]")
+    out = np.full(p.shape, np.nan)
+    ok = ~np.isnan(p)
+    q = p[ok]
+    m = q.size
+    if m:
+        order = np.argsort(q, kind="stable")
+        adjusted = np.minimum(1.0, np.maximum.accumulate((m - np.arange(m)) * q[order]))
+        res = np.empty(m)
+        res[order] = adjusted
+        out[ok] = res
+    return out
+
+
+def paired_summary(a: Iterable, b: Iterable, *, n_resamples: int = 10_000, seed: int = 0,
+                   confidence: float = 0.95) -> dict[str, float | int]:
+    """Every per-comparison statistic except the Holm column (which needs the whole table)."""
+    a, b = _paired_arrays(a, b)
+    ov = overlap(a, b)
+    pa, pb = pass_at_1_pct(a), pass_at_1_pct(b)
+    lo, hi = bootstrap_delta_ci(a, b, n_resamples=n_resamples, seed=seed, confidence=confidence)
+    n = a.size
+    return {"n": n, "pass1_a": pa, "pass1_b": pb,
+            "delta_pts": 100.0 * (int(b.sum()) - int(a.sum())) / n if n else float("nan"),
+            "rel_delta_pct": relative_delta_pct(pa, pb),
+            "mcnemar_p": mcnemar_exact_p(ov.only_a, ov.only_b) if n else float("nan"),
+            "ci_low": lo, "ci_high": hi,
+            "only_a": ov.only_a, "only_b": ov.only_b, "both": ov.both, "neither": ov.neither}
+
+
+# ---------------------------------------------------------------------------------------------- tables
+
+def _check_outcomes(outcomes: pd.DataFrame) -> pd.DataFrame:
+    missing = [c for c in OUTCOME_COLUMNS if c not in outcomes.columns]
+    if missing:
+        raise UserError(f"outcomes: missing column(s) {', '.join(missing)}; expected {', '.join(OUTCOME_COLUMNS)}")
+    df = outcomes.loc[:, list(OUTCOME_COLUMNS)].copy()
+    empty = [c for c in ("model", "task_id", *GROUP) if df[c].isna().any()]
+    if empty:  # groupby would silently drop such rows
+        raise UserError(f"outcomes: column(s) {', '.join(empty)} have empty values; every row needs them")
+    df["passed"] = _binary(df["passed"].to_numpy(), "outcomes")
+    dup = df.duplicated(["model", *GROUP, "task_id"], keep=False)
+    if dup.any():
+        first = df[dup].iloc[0]
+        raise UserError(f"outcomes: {int(dup.sum())} rows repeat a (model, benchmark, prompt_format, level, "
+                        f"task_id), e.g. {tuple(first[['model', *GROUP, 'task_id']])}; pass@1 needs one greedy "
+                        "sample per task (keep sample 0)")
+    return df
+
+
+def _paired_groups(df: pd.DataFrame, a_model: str, b_model: str
+                   ) -> Iterator[tuple[tuple[str, ...], np.ndarray, np.ndarray]]:
+    """(group, outcomes of A, outcomes of B aligned on task_id) for each group both models have.
+
+    Groups only one model has (e.g. a chat prompt format run for the instruct model only) are skipped;
+    inside a shared group the task sets must be identical, because a paired test on the intersection
+    would silently hide an incomplete run."""
+    sides = {}
+    for model in (a_model, b_model):
+        rows = df[df["model"] == model]
+        if rows.empty:
+            raise UserError(f"outcomes: no rows for model {model!r}; models present: "
+                            f"{', '.join(sorted(map(str, df['model'].unique())))}")
+        sides[model] = {key: g.set_index("task_id")["passed"] for key, g in rows.groupby(list(GROUP), sort=True)}
+    common = sorted(set(sides[a_model]) & set(sides[b_model]))
+    if not common:
+        raise UserError(f"outcomes: models {a_model!r} and {b_model!r} share no (benchmark, prompt_format, level)")
+    for key in common:
+        sa, sb = sides[a_model][key], sides[b_model][key]
+        only_a, only_b = sa.index.difference(sb.index), sb.index.difference(sa.index)
+        if len(only_a) or len(only_b):
+            raise UserError(f"outcomes {key}: {a_model!r} and {b_model!r} were scored on different tasks "
+                            f"({len(only_a)} only for {a_model!r}, e.g. {list(only_a[:3])}; {len(only_b)} only "
+                            f"for {b_model!r}, e.g. {list(only_b[:3])}); rerun the incomplete one")
+        yield key, sa.to_numpy(), sb.reindex(sa.index).to_numpy()
+
+
+def _with_holm(rows: list[dict], columns: list[str], holm_by: Sequence[str] | None) -> pd.DataFrame:
+    table = pd.DataFrame(rows, columns=columns)
+    if table.empty:
+        return table
+    if holm_by is None:
+        table["p_holm"] = holm(table["mcnemar_p"])
+    else:
+        table["p_holm"] = table.groupby(list(holm_by), sort=False)["mcnemar_p"].transform(holm)
+    return table
+
+
+def _rename(a: str, b: str) -> dict[str, str]:
+    return {"pass1_a": f"pass1_{a}", "pass1_b": f"pass1_{b}", "only_a": f"only_{a}", "only_b": f"only_{b}"}
+
+
+def tax_table(outcomes: pd.DataFrame, pairs: Sequence[tuple[str, str]], *, seed: int = 0,
+              n_resamples: int = 10_000, confidence: float = 0.95,
+              holm_by: Sequence[str] | None = None) -> pd.DataFrame:
+    """One row per (pair, benchmark, prompt_format, level): base vs instruct on the same tasks.
+
+    Columns: base, instruct, benchmark, prompt_format, level, n, pass1_base, pass1_instruct, delta_pts,
+    rel_delta_pct, mcnemar_p, p_holm, ci_low, ci_high, only_base, only_instruct, both, neither.
+    Holm runs over all rows unless `holm_by` names the columns that define a family."""
+    df = _check_outcomes(outcomes)
+    names = _rename("base", "instruct")
+    columns = ["base", "instruct", *GROUP, *(names.get(c, c) for c in STAT_COLUMNS)]
+    rows = []
+    for base, instruct in pairs:
+        for key, a, b in _paired_groups(df, base, instruct):
+            stats = paired_summary(a, b, n_resamples=n_resamples, seed=seed, confidence=confidence)
+            rows.append({"base": base, "instruct": instruct, **dict(zip(GROUP, key)),
+                         **{names.get(k, k): v for k, v in stats.items()}})
+    return _with_holm(rows, columns, holm_by)
+
+
+def trajectory_table(outcomes: pd.DataFrame, series: Sequence[tuple[str, Sequence[str]]], *, seed: int = 0,
+                     n_resamples: int = 10_000, confidence: float = 0.95,
+                     holm_by: Sequence[str] | None = None) -> pd.DataFrame:
+    """Each checkpoint of a fine-tuning series against the series' starting model.
+
+    `series` = [(start_model, [checkpoints ordered by training step])]; step is the 1-based position.
+    Columns: start, checkpoint, step, benchmark, prompt_format, level, n, pass1_start, pass1_checkpoint,
+    delta_pts, rel_delta_pct, mcnemar_p, p_holm, ci_low, ci_high, only_start, only_checkpoint, both, neither."""
+    df = _check_outcomes(outcomes)
+    names = _rename("start", "checkpoint")
+    columns = ["start", "checkpoint", "step", *GROUP, *(names.get(c, c) for c in STAT_COLUMNS)]
+    rows = []
+    for start, checkpoints in series:
+        for step, checkpoint in enumerate(checkpoints, 1):
+            for key, a, b in _paired_groups(df, start, checkpoint):
+                stats = paired_summary(a, b, n_resamples=n_resamples, seed=seed, confidence=confidence)
+                rows.append({"start": start, "checkpoint": checkpoint, "step": step, **dict(zip(GROUP, key)),
+                             **{names.get(k, k): v for k, v in stats.items()}})
+    return _with_holm(rows, columns, holm_by)
+
+
+def _task_frame(tasks: pd.DataFrame | Iterable[Task]) -> pd.DataFrame:
+    cols = ["task_id", "benchmark", "mode", "source_id"]
+    if isinstance(tasks, pd.DataFrame):
+        missing = [c for c in cols if c not in tasks.columns]
+        if missing:
+            raise UserError(f"tasks: missing column(s) {', '.join(missing)}")
+        return tasks.loc[:, cols].drop_duplicates()
+    return pd.DataFrame([(t.task_id, t.benchmark, t.mode, t.source_id) for t in tasks], columns=cols)
+
+
+def three_mode_view(outcomes: pd.DataFrame, tasks: pd.DataFrame | Iterable[Task], *,
+                    select: Mapping[str, Mapping[str, str]] | None = None,
+                    flow_benchmark: str = "humaneval-single-line",
+                    completion_benchmark: str = "humaneval-completion",
+                    command_benchmark: str = "humaneval-command") -> pd.DataFrame:
+    """Per HumanEval problem (source_id) and model, the three modes side by side.
+
+    flow = share of the problem's single-line infilling tasks passed (flow_n of them), completion and
+    command = 0/1; NaN where a model has no outcome in that mode. `select` filters each mode's outcomes,
+    e.g. {"flow": {"level": "first-line"}, "command": {"prompt_format": "chat", "level": "code-extract"}};
+    after it, a (model, benchmark, task_id) must have one outcome, or the view would mix levels.
+    Rows follow the order of problems in `tasks`."""
+    df = _check_outcomes(outcomes)
+    mode_of = {flow_benchmark: "flow", completion_benchmark: "completion", command_benchmark: "command"}
+    df = df[df["benchmark"].isin(list(mode_of))].copy()
+    df["view_mode"] = df["benchmark"].map(mode_of)
+    for mode, filters in (select or {}).items():
+        if mode not in ("flow", "completion", "command"):
+            raise UserError(f"three_mode_view: select key {mode!r} is not flow, completion or command")
+        keep = pd.Series(True, index=df.index)
+        for column, value in filters.items():
+            if column not in df.columns:
+                raise UserError(f"three_mode_view: cannot select on column {column!r}")
+            keep &= df[column] == value
+        df = df[(df["view_mode"] != mode) | keep]
+    dup = df.duplicated(["model", "benchmark", "task_id"], keep=False)
+    if dup.any():
+        first = df[dup].iloc[0]
+        raise UserError(f"three_mode_view: {first['model']!r} has several outcomes for {first['benchmark']} "
+                        f"{first['task_id']} (prompt formats / levels: "
+                        f"{sorted(set(map(tuple, df[dup][['prompt_format', 'level']].to_numpy().tolist())))}); "
+                        "pass `select` to pick one per mode")
+    tf = _task_frame(tasks)
+    merged = df.merge(tf[["task_id", "benchmark", "source_id"]], on=["benchmark", "task_id"], how="left")
+    unknown = merged["source_id"].isna()
+    if unknown.any():
+        row = merged[unknown].iloc[0]
+        raise UserError(f"three_mode_view: outcome for unknown task {row['benchmark']} {row['task_id']}")
+    flow = merged[merged["view_mode"] == "flow"].groupby(["model", "source_id"])["passed"].agg(["size", "mean"])
+    flow.columns = ["flow_n", "flow"]
+    parts = [flow]
+    for mode in ("completion", "command"):
+        part = merged[merged["view_mode"] == mode].groupby(["model", "source_id"])["passed"].first()
+        parts.append(part.rename(mode).astype(float))
+    view = pd.concat(parts, axis=1).reset_index()
+    view["flow_n"] = view["flow_n"].fillna(0).astype(int)
+    order = {s: i for i, s in enumerate(dict.fromkeys(tf["source_id"]))}
+    view = view.sort_values(["model", "source_id"], key=lambda s: s.map(order) if s.name == "source_id" else s,
+                            kind="stable")
+    return view.loc[:, ["model", "source_id", "flow_n", "flow", "completion", "command"]].reset_index(drop=True)

@@ -1,0 +1,71 @@
+"""`python -m tuningtax generate --model NAME --variant V --tasks T --format F --out C`"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+from tuningtax.errors import UserError
+from tuningtax.jsonl import read_jsonl
+from tuningtax.models.cli import DEFAULT_ONNX_ROOT, _default_threads, _spec_arguments, load_spec
+from tuningtax.tasks.schema import task_from_record
+
+# The study's budgets: 128-256 new tokens for FIM, 512 for Command.
+DEFAULT_MAX_NEW_TOKENS = {"flow": 128, "completion": 256, "command": 512}
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    _spec_arguments(parser)
+    parser.add_argument("--variant", default="fp32", choices=["fp32", "int8"])
+    parser.add_argument("--onnx-dir", type=Path, help="exported model folder (default data/03_onnx/NAME/VARIANT)")
+    parser.add_argument("--tasks", required=True, type=Path)
+    parser.add_argument("--format", required=True, dest="prompt_format", help="prompt format (tuningtax.prompts)")
+    parser.add_argument("--out", required=True, type=Path, help="completions JSONL (appended per batch; resumable)")
+    parser.add_argument("--batch-size", type=int, default=8)
+    parser.add_argument("--max-new-tokens", type=int, help="default by mode: " + json.dumps(DEFAULT_MAX_NEW_TOKENS))
+    parser.add_argument("--max-prompt-tokens", type=int, default=2048)
+    parser.add_argument("--threads", type=int, default=_default_threads())
+    parser.add_argument("--provider", default="cpu", choices=["cpu", "cuda"])
+    parser.add_argument("--no-progress", action="store_true")
+
+
+def run(args: argparse.Namespace) -> int:
+    from transformers import AutoTokenizer
+
+    from tuningtax.generate.core import GenerationConfig, generate_to_file
+    from tuningtax.models.families import get_family, stop_token_ids
+    from tuningtax.models.ort_session import load_session
+    from tuningtax.prompts import render
+
+    if args.batch_size < 1:
+        raise UserError(f"--batch-size must be >= 1, got {args.batch_size}")
+    spec = load_spec(args.model, args.params, args.spec_json)
+    family = get_family(spec.family)
+    onnx_dir = args.onnx_dir or DEFAULT_ONNX_ROOT / spec.name / args.variant
+    if not (onnx_dir / "model.onnx").exists():
+        raise UserError(f"{onnx_dir}/model.onnx not found; run `python -m tuningtax export --model {spec.name} "
+                        f"--variant {args.variant}` first")
+    tasks = [task_from_record(r, f"{args.tasks}:{i + 1}") for i, r in enumerate(read_jsonl(args.tasks))]
+    if not tasks:
+        raise UserError(f"{args.tasks}: no tasks")
+    modes = {t.mode for t in tasks}
+    if args.max_new_tokens is None and len(modes) > 1:
+        raise UserError(f"{args.tasks}: mixes modes {sorted(modes)}; pass --max-new-tokens")
+    max_new = args.max_new_tokens or DEFAULT_MAX_NEW_TOKENS[modes.pop()]
+    tokenizer = AutoTokenizer.from_pretrained(onnx_dir)
+    prompts = [render(args.prompt_format, t, tokenizer, family, args.max_prompt_tokens, role=spec.role) for t in tasks]
+    stops = stop_token_ids(family, tokenizer)
+    pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else stops[0]
+    config = GenerationConfig(
+        model=spec.name, variant=args.variant, family=spec.family, role=spec.role, prompt_format=args.prompt_format,
+        batch_size=args.batch_size, max_new_tokens=max_new, max_prompt_tokens=args.max_prompt_tokens,
+        stop_token_ids=tuple(stops), pad_token_id=int(pad),
+        extra={"source": spec.source, "revision": spec.revision, "provider": args.provider},
+    )
+    session = load_session(onnx_dir, threads=args.threads, provider=args.provider)
+    figures = generate_to_file(tasks, prompts, tokenizer, session, config, args.out, progress=not args.no_progress)
+    print(f"{args.out}: {len(tasks)} tasks, {figures['new_tokens']} new tokens in {figures['seconds']:.1f} s "
+          f"({figures['tokens_per_s']:.1f} tok/s)", file=sys.stderr)
+    return 0

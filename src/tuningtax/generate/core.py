@@ -1,0 +1,137 @@
+"""Batched greedy generation with resume.
+
+Faithfulness rules: greedy argmax only; outputs are the generated token ids after the prompt (never a
+decoded string sliced by the prompt's length); the stop token that ended a row is recorded, not kept in
+the text; nothing is stripped. Every record carries the prompt's sha256 and the file's sidecar
+`<out>.config.json` the effective generation config, so base and instruct models are known to have
+decoded the same way.
+
+Resume: batches are fixed slices of the task list, each appended and fsync'ed as a whole to
+`<out>.partial`, which is renamed to `<out>` once every task is done (so a workflow manager that deletes a
+job's declared outputs before rerunning it does not delete the work). A rerun after kill -9 keeps the
+complete batches already on disk, drops a torn tail, and continues; since the batches are the same slices,
+the finished file is byte-identical to an uninterrupted run.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from tuningtax.errors import UserError
+from tuningtax.jsonl import dumps, write_text_atomic
+from tuningtax.tasks.schema import Task
+
+
+@dataclass(frozen=True)
+class GenerationConfig:
+    model: str
+    variant: str
+    family: str
+    role: str
+    prompt_format: str
+    batch_size: int
+    max_new_tokens: int
+    max_prompt_tokens: int
+    stop_token_ids: tuple[int, ...]
+    pad_token_id: int
+    decoding: str = "greedy"  # argmax over the full vocabulary; no sampling, no penalties
+    do_sample: bool = False
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    def to_json(self) -> str:
+        return json.dumps(asdict(self), indent=1, sort_keys=True) + "\n"
+
+
+def config_path(out: Path) -> Path:
+    """The sidecar of `out` (for `x.jsonl.partial`, the same sidecar as `x.jsonl`)."""
+    name = out.name.removesuffix(".partial")
+    return out.with_name(name + ".config.json")
+
+
+def _check_sidecar(path: Path, config: GenerationConfig) -> None:
+    sidecar = config_path(path)
+    if not sidecar.exists() or sidecar.read_text() != config.to_json():
+        raise UserError(f"{path} exists but was made with another generation config ({sidecar}); "
+                        "delete it or choose another --out")
+
+
+def _completed_records(out: Path, config: GenerationConfig, task_ids: list[str]) -> int:
+    """Number of complete batches already in `out` that belong to this exact run; truncates torn tails."""
+    if not out.exists():
+        return 0
+    _check_sidecar(out, config)
+    data = out.read_bytes()
+    lines = data.split(b"\n")[:-1]  # the last element is "" after a final newline, or a torn line
+    keep = (len(lines) // config.batch_size) * config.batch_size
+    keep = min(keep, len(task_ids))
+    for i, line in enumerate(lines[:keep]):
+        if json.loads(line)["task_id"] != task_ids[i]:
+            raise UserError(f"{out}:{i + 1}: task {json.loads(line)['task_id']!r} where {task_ids[i]!r} was "
+                            "expected; the task file changed since this output was started: delete the output")
+    good = b"".join(line + b"\n" for line in lines[:keep])
+    if len(good) != len(data):
+        with open(out, "r+b") as fh:  # drop the torn or partial batch
+            fh.truncate(len(good))
+    return keep
+
+
+def generate_to_file(tasks: list[Task], prompts: list[Any], tokenizer: Any, session: Any,
+                     config: GenerationConfig, out: Path, progress: bool = True) -> dict[str, float]:
+    """Generate for every task, appending one batch at a time to `out`; returns throughput figures."""
+    from tuningtax.models.ort_session import greedy, left_pad
+
+    final = Path(out)
+    out = final.with_name(final.name + ".partial")
+    if final.exists():  # a finished file resumes as a complete partial: nothing left to generate
+        _check_sidecar(final, config)
+        os.replace(final, out)
+    task_ids = [t.task_id for t in tasks]
+    done = _completed_records(out, config, task_ids)
+    if done == 0:
+        write_text_atomic(config_path(out), config.to_json())
+        out.parent.mkdir(parents=True, exist_ok=True)
+        out.write_bytes(b"")
+    stops = set(config.stop_token_ids)
+    bar = None
+    if progress:
+        from tqdm import tqdm
+        bar = tqdm(total=len(tasks), initial=done, unit="task", file=sys.stderr, dynamic_ncols=True,
+                   desc=f"{config.model}/{config.variant} {config.prompt_format}")
+    new_tokens = 0
+    start = time.perf_counter()
+    with open(out, "ab") as fh:
+        for lo in range(done, len(tasks), config.batch_size):
+            batch_prompts = prompts[lo:lo + config.batch_size]
+            ids, mask = left_pad([p.input_ids for p in batch_prompts], config.pad_token_id)
+            generated = greedy(session, ids, mask, config.max_new_tokens, config.stop_token_ids)
+            lines = []
+            for task, prompt, tokens in zip(tasks[lo:lo + config.batch_size], batch_prompts, generated):
+                stopped = bool(tokens) and tokens[-1] in stops
+                body = tokens[:-1] if stopped else tokens
+                lines.append(dumps({
+                    "task_id": task.task_id, "sample": 0,
+                    "raw_output": tokenizer.decode(body, skip_special_tokens=False,
+                                                   clean_up_tokenization_spaces=False),
+                    "n_prompt_tokens": len(prompt.input_ids), "n_new_tokens": len(tokens),
+                    "stop_reason": (f"stop_token:{tokenizer.convert_ids_to_tokens(tokens[-1])}" if stopped
+                                    else "max_new_tokens"),
+                    "prompt_sha256": prompt.sha256,
+                }) + "\n")
+                new_tokens += len(tokens)
+            fh.write("".join(lines).encode("utf-8"))
+            fh.flush()
+            os.fsync(fh.fileno())
+            if bar is not None:
+                bar.update(len(generated))
+                bar.set_postfix(tok_s=f"{new_tokens / max(time.perf_counter() - start, 1e-9):.1f}")
+    if bar is not None:
+        bar.close()
+    os.replace(out, final)
+    elapsed = time.perf_counter() - start
+    return {"new_tokens": new_tokens, "seconds": elapsed, "tokens_per_s": new_tokens / max(elapsed, 1e-9)}

@@ -1,0 +1,99 @@
+"""``python -m tuningtax fetch-model`` and ``python -m tuningtax export``.
+
+The model spec comes inline (``--spec-json``, as Snakemake passes it from ``params:``) or from the
+``models:`` list of a params file; code never re-reads the config behind Snakemake's back when the spec
+is given inline.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+from pathlib import Path
+
+from tuningtax.errors import UserError
+from tuningtax.models.spec import ModelSpec
+
+DEFAULT_ONNX_ROOT = Path("data/03_onnx")
+
+
+def load_spec(name: str, params: Path = Path("params.yaml"), spec_json: str | None = None) -> ModelSpec:
+    if spec_json is not None:
+        try:
+            data = json.loads(spec_json)
+        except json.JSONDecodeError as err:
+            raise UserError(f"--spec-json is not valid JSON: {err}") from None
+        spec = ModelSpec.from_dict(data, where="--spec-json")
+        if spec.name != name:
+            raise UserError(f"--spec-json describes model {spec.name!r} but --model is {name!r}")
+        return spec
+    import yaml
+
+    if not params.is_file():
+        raise UserError(f"{params} not found; pass --params PATH or --spec-json JSON")
+    try:
+        config = yaml.safe_load(params.read_text(encoding="utf-8")) or {}
+    except yaml.YAMLError as err:
+        raise UserError(f"{params}: not valid YAML: {err}") from None
+    models = config.get("models") if isinstance(config, dict) else None
+    if not isinstance(models, list):
+        raise UserError(f"{params}: needs a top-level 'models:' list of model specs")
+    hits = [(i, m) for i, m in enumerate(models) if isinstance(m, dict) and m.get("name") == name]
+    if not hits:
+        known = [m.get("name") for m in models if isinstance(m, dict)]
+        raise UserError(f"{params}: no model named {name!r} under models:; known: {', '.join(map(str, known))}")
+    if len(hits) > 1:
+        raise UserError(f"{params}: model name {name!r} appears {len(hits)} times under models:; names must be unique")
+    index, entry = hits[0]
+    return ModelSpec.from_dict(entry, where=f"{params}: models[{index}]")
+
+
+def _spec_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--model", required=True, help="model name (the name field of a models: entry)")
+    parser.add_argument("--params", type=Path, default=Path("params.yaml"), help="params file (default params.yaml)")
+    parser.add_argument("--spec-json", help="the model spec inline as JSON (overrides --params)")
+
+
+def _default_threads() -> int:
+    return int(os.environ.get("OMP_NUM_THREADS") or os.cpu_count() or 1)
+
+
+def add_arguments_fetch_model(parser: argparse.ArgumentParser) -> None:
+    _spec_arguments(parser)
+
+
+def run_fetch_model(args: argparse.Namespace) -> int:
+    from tuningtax.models.offline_qwen import resolve_source
+
+    spec = load_spec(args.model, args.params, args.spec_json)
+    print(resolve_source(spec))
+    return 0
+
+
+def add_arguments_export(parser: argparse.ArgumentParser) -> None:
+    _spec_arguments(parser)
+    parser.add_argument("--variant", choices=("fp32", "int8"), default="fp32")
+    parser.add_argument("--out", type=Path, help=f"output folder (default {DEFAULT_ONNX_ROOT}/MODEL/VARIANT)")
+    parser.add_argument("--fp32-dir", type=Path, help="int8 only: the fp32 export to quantize (default: OUT/../fp32)")
+    parser.add_argument("--threads", type=int, default=None, help="CPU threads (default $OMP_NUM_THREADS or all)")
+    parser.add_argument("--force", action="store_true", help="replace an existing output folder")
+    parser.add_argument("--last-logits", action="store_true",
+                        help="fp32: slice the hidden state to the last position before the LM head (faster prefill, "
+                             "no per-position logits); parity-checked like the plain export")
+
+
+def run_export(args: argparse.Namespace) -> int:
+    threads = args.threads or _default_threads()
+    os.environ.setdefault("OMP_NUM_THREADS", str(threads))  # before torch is imported
+    from tuningtax.models.export import export
+
+    spec = load_spec(args.model, args.params, args.spec_json)
+    out = args.out or DEFAULT_ONNX_ROOT / spec.name / args.variant
+    import torch
+
+    torch.set_num_threads(threads)
+    report = export(spec, args.variant, out, threads=threads, fp32_dir=args.fp32_dir, force=args.force,
+                    last_logits=args.last_logits)
+    print(json.dumps({k: report[k] for k in ("variant", "prompts_identical", "token_agreement", "passed")}))
+    return 0

@@ -1,0 +1,50 @@
+"""Post-processing levels: named, pure functions `(raw_output, task) -> completion`, each kept beside the
+raw output so every score can say how much of it the post-processing made.
+
+Every level reads the raw output (the decoded generated ids); `syntax-truncate` alone builds on
+`code-extract`. Adding a level = one module with NAME, MODES and `apply`, plus one entry below.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+
+from tuningtax.errors import UserError
+from tuningtax.postprocess import code_extract, first_line, raw, stop_cut, syntax_truncate
+from tuningtax.tasks.schema import Task
+
+
+@dataclass(frozen=True)
+class Level:
+    name: str
+    apply: Callable[[str, Task], str]
+    modes: tuple[str, ...]  # task modes the level is defined for
+    summary: str
+
+    def __call__(self, raw_output: str, task: Task) -> str:
+        if task.mode not in self.modes:
+            raise UserError(f"post-processing level {self.name!r} is not defined for {task.mode} tasks "
+                            f"({task.task_id}); it applies to: {', '.join(self.modes)}")
+        return self.apply(raw_output, task)
+
+
+def _level(module) -> Level:
+    summary = " ".join((module.__doc__ or "").strip().split("\n\n")[0].split())
+    return Level(module.NAME, module.apply, tuple(module.MODES), summary)
+
+
+LEVELS: dict[str, Level] = {lv.name: lv for lv in map(_level, (raw, stop_cut, first_line, code_extract,
+                                                                  syntax_truncate))}
+
+
+def get_level(name: str) -> Level:
+    try:
+        return LEVELS[name]
+    except KeyError:
+        raise UserError(f"unknown post-processing level {name!r}; known: {', '.join(LEVELS)}") from None
+
+
+def apply_levels(raw_output: str, task: Task, levels: Iterable[str]) -> dict[str, str]:
+    """{level name: completion} for each requested level, in the order given."""
+    return {name: get_level(name)(raw_output, task) for name in levels}

@@ -1,0 +1,53 @@
+"""`python -m tuningtax score-table`: pass@1 per (model, variant, benchmark, format, level) with n.
+
+Execution files are named by the pipeline's layout
+`.../{model}/{variant}/{benchmark}/{format}/{level}.jsonl`; the keys are read from that path."""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import io
+from pathlib import Path
+
+from tuningtax.errors import UserError
+from tuningtax.jsonl import read_jsonl, write_text_atomic
+from tuningtax.scoring.passk import pass_at_k_table
+
+KEYS = ("model", "variant", "benchmark", "format", "level")
+
+
+def keys_from_path(path: Path) -> dict[str, str]:
+    parts = path.with_suffix("").parts
+    if len(parts) < len(KEYS):
+        raise UserError(f"{path}: expected a path ending in {'/'.join('{' + k + '}' for k in KEYS)}.jsonl")
+    return dict(zip(KEYS, parts[-len(KEYS):]))
+
+
+def score_rows(paths: list[Path]) -> list[dict]:
+    rows = []
+    for path in paths:
+        results = read_jsonl(path)
+        if not results:
+            raise UserError(f"{path}: no execution results")
+        _, aggregate = pass_at_k_table(results, [1])
+        rows.append({**keys_from_path(path), "n": len({r["task_id"] for r in results}),
+                     "n_passed": sum(bool(r["passed"]) for r in results if r["sample"] == 0),
+                     "pass@1": aggregate["pass@1"]})
+    return sorted(rows, key=lambda r: tuple(r[k] for k in KEYS))
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--executions", nargs="+", required=True, type=Path)
+    parser.add_argument("--out", required=True, type=Path)
+
+
+def run(args: argparse.Namespace) -> int:
+    rows = score_rows(args.executions)
+    buf = io.StringIO()
+    writer = csv.DictWriter(buf, fieldnames=[*KEYS, "n", "n_passed", "pass@1"], lineterminator="\n")
+    writer.writeheader()
+    for row in rows:
+        writer.writerow(row | {"pass@1": f"{row['pass@1']:.4f}"})
+    write_text_atomic(args.out, buf.getvalue())
+    return 0

@@ -1,0 +1,174 @@
+"""ONNX export of the tiny random Qwen2 (real tokenizer): fp32 parity gate, int8 agreement report, the
+numpy greedy loop against transformers, and the CLI commands."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from tuningtax.errors import UserError
+from tuningtax.models import export as export_mod
+from tuningtax.models.export import export
+from tuningtax.models.families import fim_ids, stop_token_ids
+from tuningtax.models.ort_session import greedy, left_pad, load_session
+from tuningtax.models.spec import ModelSpec
+
+PAD = 151643
+
+
+@pytest.fixture(scope="module")
+def spec(tiny_qwen_dir) -> ModelSpec:
+    return ModelSpec.from_dict({"name": "tiny-qwen", "family": "qwen2.5-coder", "role": "instruct",
+                                "source": str(tiny_qwen_dir)})
+
+
+@pytest.fixture(scope="module")
+def onnx_root(tmp_path_factory, spec) -> Path:
+    root = tmp_path_factory.mktemp("onnx") / "tiny-qwen"
+    export(spec, "fp32", root / "fp32", threads=1)
+    export(spec, "int8", root / "int8", threads=1)
+    return root
+
+
+@pytest.fixture(scope="module")
+def torch_model(tiny_qwen_dir):
+    from transformers import AutoModelForCausalLM
+
+    return AutoModelForCausalLM.from_pretrained(tiny_qwen_dir).eval()
+
+
+@pytest.fixture(scope="module")
+def tokenizer(tiny_qwen_dir):
+    from transformers import AutoTokenizer
+
+    return AutoTokenizer.from_pretrained(tiny_qwen_dir)
+
+
+def torch_generate(model, ids: np.ndarray, mask: np.ndarray, max_new: int, stops: list[int]) -> list[list[int]]:
+    import torch
+    from transformers import GenerationConfig
+
+    config = GenerationConfig(do_sample=False, max_new_tokens=max_new, eos_token_id=stops, pad_token_id=PAD)
+    out = model.generate(torch.tensor(ids), attention_mask=torch.tensor(mask), generation_config=config,
+                         use_model_defaults=False)[:, ids.shape[1]:].tolist()
+    rows = []
+    for row in out:  # generate pads finished rows: cut after the first stop token
+        cut = next((i + 1 for i, t in enumerate(row) if t in stops), len(row))
+        rows.append(row[:cut])
+    return rows
+
+
+def test_fp32_export_passes_parity(onnx_root):
+    report = json.loads((onnx_root / "fp32" / "parity.json").read_text())
+    assert report["passed"] is True and report["gated"] is True
+    assert report["prompts_identical"] == 1.0 and report["token_agreement"] == 1.0
+    assert report["variant"] == "fp32" and report["model"]["name"] == "tiny-qwen"
+    assert len(report["probes"]) == 3 and all(len(p["reference"]) == 16 for p in report["probes"])
+    assert report["probes"][1]["prompt_ids"][0] == 151659  # the FIM probe uses the family's layout
+    assert (onnx_root / "fp32" / "model.onnx").exists() and (onnx_root / "fp32" / "tokenizer.json").exists()
+    assert not [p for p in onnx_root.iterdir() if p.name.startswith(".")]  # no temp folders left
+
+
+def test_int8_reports_agreement(onnx_root):
+    report = json.loads((onnx_root / "int8" / "parity.json").read_text())
+    assert report["variant"] == "int8" and report["gated"] is False and report["passed"] is None
+    assert 0.0 <= report["token_agreement"] <= 1.0 and 0.0 <= report["prompts_identical"] <= 1.0
+    fp32 = json.loads((onnx_root / "fp32" / "parity.json").read_text())
+    assert [p["reference"] for p in report["probes"]] == [p["reference"] for p in fp32["probes"]]
+    assert (onnx_root / "int8" / "model.onnx").exists() and (onnx_root / "int8" / "config.json").exists()
+
+
+def test_parity_json_is_deterministic(onnx_root, spec, tmp_path):
+    export(spec, "int8", tmp_path / "int8", threads=1, fp32_dir=onnx_root / "fp32")
+    assert (tmp_path / "int8" / "parity.json").read_bytes() == (onnx_root / "int8" / "parity.json").read_bytes()
+
+
+def test_parity_failure_leaves_no_output(spec, tmp_path, monkeypatch):
+    real = export_mod.torch_greedy
+
+    def wrong_reference(*args, **kwargs):
+        rows = real(*args, **kwargs)
+        rows[0] = [rows[0][0] + 1, *rows[0][1:]]
+        return rows
+
+    monkeypatch.setattr(export_mod, "torch_greedy", wrong_reference)
+    out = tmp_path / "tiny-qwen" / "fp32"
+    with pytest.raises(UserError, match=r"failed parity: greedy tokens differ from PyTorch on probe\(s\) \[0\]"):
+        export(spec, "fp32", out, threads=1)
+    assert not out.exists() and list(out.parent.iterdir()) == []
+
+
+def test_export_refuses_existing_output_and_missing_fp32(spec, tmp_path):
+    (tmp_path / "fp32").mkdir()
+    with pytest.raises(UserError, match="already exists; delete it or pass --force"):
+        export(spec, "fp32", tmp_path / "fp32")
+    with pytest.raises(UserError, match="int8 is built from the fp32 export"):
+        export(spec, "int8", tmp_path / "int8")
+    with pytest.raises(UserError, match="variant 'fp16' is unknown"):
+        export(spec, "fp16", tmp_path / "x")
+
+
+def test_greedy_equals_torch_batch1(onnx_root, torch_model, tokenizer):
+    session = load_session(onnx_root / "fp32", threads=1)
+    stops = stop_token_ids("qwen2.5-coder", tokenizer)
+    for row in ([1, 2, 3], fim_ids("qwen2.5-coder", tokenizer, "def f(x):\n    return ", "\n")):
+        ids, mask = left_pad([row], PAD)
+        assert greedy(session, ids, mask, 12, stops) == torch_generate(torch_model, ids, mask, 12, stops)
+
+
+def test_greedy_equals_torch_left_padded_batch(onnx_root, torch_model, tokenizer):
+    session = load_session(onnx_root / "fp32", threads=1)
+    stops = stop_token_ids("qwen2.5-coder", tokenizer)
+    rows = [tokenizer("def fib(n):\n", add_special_tokens=False).input_ids,
+            fim_ids("qwen2.5-coder", tokenizer, "import os\n\n\ndef main():\n    ", "\n\nmain()\n"),
+            [42]]
+    ids, mask = left_pad(rows, PAD)
+    batched = greedy(session, ids, mask, 12, stops)
+    assert batched == torch_generate(torch_model, ids, mask, 12, stops)
+    assert batched == [greedy(session, *left_pad([r], PAD), 12, stops)[0] for r in rows]  # batch-size invariant
+
+
+def test_greedy_stop_token_ends_a_row(onnx_root, torch_model):
+    session = load_session(onnx_root / "fp32", threads=1)
+    free = greedy(session, *left_pad([[1, 2, 3]], PAD), 10, [])[0]
+    stop = free[4]
+    cut = free[: free.index(stop) + 1]
+    ids, mask = left_pad([[1, 2, 3]], PAD)
+    assert greedy(session, ids, mask, 10, [stop]) == [cut] == torch_generate(torch_model, ids, mask, 10, [stop])
+
+
+def test_last_logits_graph_edit_keeps_tokens(spec, onnx_root, tmp_path):
+    report = export(spec, "fp32", tmp_path / "fp32", threads=1, last_logits=True)
+    assert report["passed"] and report["graph_edits"] == ["last_position_logits"]
+    reference = json.loads((onnx_root / "fp32" / "parity.json").read_text())
+    assert [p["onnx"] for p in report["probes"]] == [p["onnx"] for p in reference["probes"]]
+    session = load_session(tmp_path / "fp32")
+    ids, mask = left_pad([[1, 2, 3, 4]], PAD)
+    feed = {"input_ids": ids, "attention_mask": mask, "position_ids": np.arange(4)[None]}
+    for inp in session.get_inputs():
+        if inp.name.startswith("past_key_values."):
+            feed[inp.name] = np.zeros((1, inp.shape[1], 0, inp.shape[3]), dtype=np.float32)
+    assert session.run(["logits"], feed)[0].shape == (1, 1, 151936)
+
+
+def test_cli_fetch_and_export(spec, tmp_path, monkeypatch, capsys):
+    from tuningtax import cli
+
+    monkeypatch.setenv("OMP_NUM_THREADS", "1")  # run_export sets it when absent; keep the test process clean
+    monkeypatch.setitem(cli.COMMANDS, "fetch-model", ("tuningtax.models.cli", "fetch"))
+    monkeypatch.setitem(cli.COMMANDS, "export", ("tuningtax.models.cli", "export"))
+    spec_json = json.dumps(spec.to_dict())
+    assert cli.main(["fetch-model", "--model", "tiny-qwen", "--spec-json", spec_json]) == 0
+    assert capsys.readouterr().out.strip() == spec.source
+    out = tmp_path / "onnx"
+    assert cli.main(["export", "--model", "tiny-qwen", "--spec-json", spec_json, "--out", str(out),
+                     "--threads", "1"]) == 0
+    assert json.loads(capsys.readouterr().out.strip().splitlines()[-1])["passed"] is True
+    assert cli.main(["export", "--model", "tiny-qwen", "--spec-json", spec_json, "--out", str(out)]) == 2
+    assert "already exists" in capsys.readouterr().err
+    assert cli.main(["export", "--model", "other", "--spec-json", spec_json]) == 2
+    shutil.rmtree(out)

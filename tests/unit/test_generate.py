@@ -1,0 +1,104 @@
+"""Generation: token-id slicing, stop reasons, batch invariance, resume after kill -9 (tiny random model)."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+
+from tuningtax.cli import main
+from tuningtax.jsonl import read_jsonl, write_jsonl
+from tuningtax.tasks.registry import build_tasks
+
+SPEC = {"name": "tiny-qwen", "family": "qwen2.5-coder", "role": "instruct", "source": "/unused"}
+
+
+@pytest.fixture(scope="module")
+def task_file(tmp_path_factory):
+    # 24 single-line tasks from 3 problems: prompts of different lengths, so left padding matters.
+    tasks = [t for t in build_tasks("humaneval-single-line") if t.source_id in {"HumanEval/0", "HumanEval/2", "HumanEval/4"}]
+    path = tmp_path_factory.mktemp("gen") / "tasks.jsonl"
+    write_jsonl(path, (t.to_record() for t in tasks))
+    return path
+
+
+def _args(onnx, tasks, out, batch, fmt="fim-psm", max_new=24):
+    return ["generate", "--model", "tiny-qwen", "--spec-json", json.dumps(SPEC), "--onnx-dir", str(onnx),
+            "--tasks", str(tasks), "--format", fmt, "--out", str(out), "--batch-size", str(batch),
+            "--max-new-tokens", str(max_new), "--threads", "1", "--no-progress"]
+
+
+def test_records_and_config(tiny_qwen_onnx, task_file, tmp_path):
+    out = tmp_path / "c.jsonl"
+    assert main(_args(tiny_qwen_onnx, task_file, out, 4)) == 0
+    records = read_jsonl(out)
+    assert [r["task_id"] for r in records] == [r["task_id"] for r in read_jsonl(task_file)]
+    for r in records:
+        assert set(r) == {"task_id", "sample", "raw_output", "n_prompt_tokens", "n_new_tokens", "stop_reason",
+                          "prompt_sha256"}
+        assert 1 <= r["n_new_tokens"] <= 24
+        if r["stop_reason"].startswith("stop_token:"):
+            assert r["stop_reason"].split(":", 1)[1] not in r["raw_output"]  # the stop token is sliced off as an id
+        else:
+            assert r["stop_reason"] == "max_new_tokens" and r["n_new_tokens"] == 24
+    config = json.loads((tmp_path / "c.jsonl.config.json").read_text())
+    assert config["do_sample"] is False and config["max_new_tokens"] == 24 and 151643 in config["stop_token_ids"]
+
+
+def test_batch_1_and_batch_8_give_the_same_tokens(tiny_qwen_onnx, task_file, tmp_path):
+    assert main(_args(tiny_qwen_onnx, task_file, tmp_path / "b1.jsonl", 1)) == 0
+    assert main(_args(tiny_qwen_onnx, task_file, tmp_path / "b8.jsonl", 8)) == 0
+    assert (tmp_path / "b1.jsonl").read_bytes() == (tmp_path / "b8.jsonl").read_bytes()
+
+
+def test_resume_after_torn_write_is_byte_identical(tiny_qwen_onnx, task_file, tmp_path):
+    full = tmp_path / "full.jsonl"
+    assert main(_args(tiny_qwen_onnx, task_file, full, 4)) == 0
+    part = tmp_path / "part.jsonl"
+    assert main(_args(tiny_qwen_onnx, task_file, part, 4)) == 0
+    lines = part.read_bytes().split(b"\n")
+    part.unlink()
+    torn = tmp_path / "part.jsonl.partial"  # what a killed run leaves: 1.5 batches and a torn line
+    torn.write_bytes(b"\n".join(lines[:6]) + b"\n" + lines[6][:17])
+    assert main(_args(tiny_qwen_onnx, task_file, part, 4)) == 0
+    assert not torn.exists()
+    assert part.read_bytes() == full.read_bytes()
+
+
+def test_resume_after_kill_9_is_byte_identical(tiny_qwen_onnx, task_file, tmp_path):
+    full = tmp_path / "full.jsonl"
+    assert main(_args(tiny_qwen_onnx, task_file, full, 2, max_new=48)) == 0
+    out = tmp_path / "killed.jsonl"
+    cmd = [sys.executable, "-m", "tuningtax", *_args(tiny_qwen_onnx, task_file, out, 2, max_new=48)]
+    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline and proc.poll() is None:
+        partial = tmp_path / "killed.jsonl.partial"
+        if partial.exists() and partial.stat().st_size > 0:
+            os.kill(proc.pid, signal.SIGKILL)
+            break
+        time.sleep(0.005)
+    proc.wait()
+    if proc.returncode != -signal.SIGKILL:
+        pytest.skip("generation finished before it could be killed")
+    assert not out.exists() and 0 < len(partial.read_bytes().splitlines()) < 24
+    assert main(_args(tiny_qwen_onnx, task_file, out, 2, max_new=48)) == 0
+    assert out.read_bytes() == full.read_bytes()
+
+
+def test_rerun_with_another_config_refuses(tiny_qwen_onnx, task_file, tmp_path):
+    out = tmp_path / "c.jsonl"
+    assert main(_args(tiny_qwen_onnx, task_file, out, 4)) == 0
+    before = out.read_bytes()
+    assert main(_args(tiny_qwen_onnx, task_file, out, 4, max_new=8)) == 2
+    assert out.read_bytes() == before
+
+
+def test_missing_export_is_a_clear_error(task_file, tmp_path, capsys):
+    assert main(_args(tmp_path / "nowhere", task_file, tmp_path / "c.jsonl", 4)) == 2
+    assert "export" in capsys.readouterr().err

@@ -1,0 +1,70 @@
+"""The numpy greedy loop's mechanics on a fake ORT session (the real-graph checks live in
+tests/integration/test_export_onnx.py)."""
+
+from __future__ import annotations
+
+from types import SimpleNamespace
+
+import numpy as np
+import pytest
+
+from tuningtax.errors import UserError
+from tuningtax.models.ort_session import greedy, left_pad, load_session
+
+VOCAB = 50
+
+
+class FakeSession:
+    """One layer, one KV head. Next token = (last input token + 1) % VOCAB; records what it was fed."""
+
+    def __init__(self):
+        self.feeds = []
+
+    def get_inputs(self):
+        names = ["input_ids", "attention_mask", "position_ids", "past_key_values.0.key", "past_key_values.0.value"]
+        return [SimpleNamespace(name=n, shape=["batch", 1, "past", 4], type="tensor(float)") for n in names]
+
+    def get_outputs(self):
+        return [SimpleNamespace(name=n) for n in ("logits", "present.0.key", "present.0.value")]
+
+    def run(self, names, feed):
+        self.feeds.append(feed)
+        ids = feed["input_ids"]
+        batch, seq = ids.shape
+        logits = np.zeros((batch, seq, VOCAB), dtype=np.float32)
+        logits[np.arange(batch), -1, (ids[:, -1] + 1) % VOCAB] = 1.0
+        past_len = feed["past_key_values.0.key"].shape[2]
+        present = np.zeros((batch, 1, past_len + seq, 4), dtype=np.float32)
+        assert feed["attention_mask"].shape == (batch, past_len + seq)
+        return [logits, present, present]
+
+
+def test_left_pad():
+    ids, mask = left_pad([[1, 2, 3], [4]], pad_id=0)
+    assert ids.tolist() == [[1, 2, 3], [0, 0, 4]] and mask.tolist() == [[1, 1, 1], [0, 0, 1]]
+    assert ids.dtype == np.int64
+    with pytest.raises(ValueError):
+        left_pad([[1], []], 0)
+
+
+def test_greedy_stops_per_row_and_positions_follow_the_mask():
+    session = FakeSession()
+    ids, mask = left_pad([[10, 11, 12], [20]], pad_id=0)
+    out = greedy(session, ids, mask, max_new_tokens=5, stop_ids=[15])
+    assert out == [[13, 14, 15], [21, 22, 23, 24, 25]]  # row 0 ends on its stop token, included
+    first = session.feeds[0]
+    assert first["position_ids"].tolist() == [[0, 1, 2], [0, 0, 0]]
+    assert first["past_key_values.0.key"].shape == (2, 1, 0, 4)
+    assert session.feeds[1]["position_ids"].tolist() == [[3], [1]]
+    assert session.feeds[1]["input_ids"].tolist() == [[13], [21]]
+
+
+def test_greedy_ends_early_when_all_rows_stop():
+    session = FakeSession()
+    out = greedy(session, *left_pad([[1], [2]], 0), max_new_tokens=10, stop_ids=[2, 3])
+    assert out == [[2], [3]] and len(session.feeds) == 1
+
+
+def test_load_session_missing_model(tmp_path):
+    with pytest.raises(UserError, match="does not exist; export the model first"):
+        load_session(tmp_path)

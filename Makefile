@@ -24,6 +24,7 @@ setup: $(VENV)/.installed-$(EXTRA)
 
 study: setup
 	$(BIN)/snakemake --cores $(CORES) --configfile params.yaml
+	$(BIN)/snakemake --cores 1 --configfile params.yaml --report report/report.html
 
 test: setup
 	$(BIN)/python -m pytest

@@ -8,6 +8,9 @@ min_version("9.0")
 configfile: "params.yaml"
 
 
+report: "report/workflow.rst"
+
+
 include: "rules/common.smk"
 include: "rules/tasks.smk"
 include: "rules/gold.smk"
@@ -21,4 +24,5 @@ rule all:
     input:
         "results/gold.csv",
         "results/scores.csv" if RUNS else [],
+        "results/metrics.json" if RUNS else [],
     default_target: True

@@ -60,11 +60,8 @@ def spec_json(model):
     return shlex.quote(json.dumps(MODELS[model], sort_keys=True))
 
 
-def execution_files():
-    return [
-        f"data/05_executions/{m}/{v}/{b}/{f}/{l}.jsonl"
-        for m in MODELS for v in config["variants"] for b, f in RUNS for l in levels_for(b)
-    ]
+def execution_dirs():
+    return [f"data/05_executions/{m}/{v}/{b}/{f}" for m in MODELS for v in config["variants"] for b, f in RUNS]
 
 
 wildcard_constraints:
@@ -72,3 +69,16 @@ wildcard_constraints:
     variant="fp32|int8",
     format="fim-psm|fim-spm|fim-chat|holefiller|completion-raw|command-chat",
     level="raw|stop-cut|first-line|code-extract|syntax-truncate",
+
+
+def subset_files():
+    return sorted({f"data/02_subsets/{b}.jsonl" for b, _ in RUNS})
+
+
+def analysis_json():
+    """Everything `tabulate` needs from params, passed inline (code never re-reads params.yaml)."""
+    steps = {name: m["step"] for name, m in MODELS.items() if m.get("step") is not None}
+    analysis = {"pairs": config["pairs"], "series": config["series"], "steps": steps,
+                "three_mode": config["analysis"]["three_mode"], "seed": config["analysis"]["seed"],
+                "n_resamples": config["analysis"]["n_resamples"]}
+    return shlex.quote(json.dumps(analysis, sort_keys=True))

@@ -87,6 +87,45 @@ class RunParams:
 
 
 @dataclass
+class PairParams:
+    """A (base, instruct) pair whose tax is measured; names refer to models (int8 runs as NAME@int8)."""
+    base: str
+    instruct: str
+
+
+@dataclass
+class SeriesParams:
+    """A checkpoint series measured against its starting model (steps come from the models' step field)."""
+    start: str
+    checkpoints: list[str] = field(metadata={"minItems": 1})
+
+
+@dataclass
+class ModeSelection:
+    """Which prompt format and post-processing level a mode's outcome is read from."""
+    format: Literal["fim-psm", "fim-spm", "fim-chat", "holefiller", "completion-raw", "command-chat"]
+    level: Literal["raw", "stop-cut", "first-line", "code-extract", "syntax-truncate"]
+
+
+@dataclass
+class ThreeModeParams:
+    """The per-problem three-mode view: one (format, level) per mode."""
+    flow: ModeSelection = field(default_factory=lambda: ModeSelection("fim-psm", "first-line"))
+    completion: ModeSelection = field(default_factory=lambda: ModeSelection("completion-raw", "stop-cut"))
+    command: ModeSelection = field(default_factory=lambda: ModeSelection("command-chat", "code-extract"))
+
+
+@dataclass
+class AnalysisParams:
+    """Paired statistics and tables."""
+    seed: int = field(default=0, metadata={"doc": "bootstrap seed"})
+    n_resamples: int = field(default=10000, metadata={"minimum": 100, "doc": "bootstrap resamples"})
+    three_mode: ThreeModeParams = field(default_factory=ThreeModeParams)
+    labels: str | None = field(default=None, metadata={
+        "doc": "hand-labelled failures (JSONL) to measure the taxonomy classifier against (Cohen's kappa)"})
+
+
+@dataclass
 class Params:
     benchmarks: list[Benchmark] = field(
         default_factory=lambda: ["humaneval-command", "humaneval-completion", "humaneval-single-line",
@@ -107,6 +146,9 @@ class Params:
         default_factory=lambda: ["raw", "stop-cut", "first-line", "code-extract", "syntax-truncate"],
         metadata={"minItems": 1, "uniqueItems": True,
                   "doc": "post-processing levels, each scored; first-line applies to single-line tasks only"})
+    pairs: list[PairParams] = field(default_factory=list)
+    series: list[SeriesParams] = field(default_factory=list)
+    analysis: AnalysisParams = field(default_factory=AnalysisParams)
 
 
 def _schema_for(tp, meta: dict | None = None) -> dict:
@@ -194,6 +236,17 @@ def _semantic_problems(config: dict) -> list[str]:
         if run["benchmark"] not in config["benchmarks"]:
             problems.append(f"field runs[{i}].benchmark: {run['benchmark']!r} is not listed under benchmarks, "
                             "so it would be scored without passing the gold gate; add it there")
+    known = set(names) | {f"{n}@{v}" for n in names for v in config["variants"] if v != "fp32"}
+    for i, pair in enumerate(config["pairs"]):
+        for role in ("base", "instruct"):
+            if pair[role] not in known:
+                problems.append(f"field pairs[{i}].{role}: {pair[role]!r} is not a configured model; "
+                                f"known: {', '.join(sorted(known))}")
+    for i, series in enumerate(config["series"]):
+        for j, name in enumerate([series["start"], *series["checkpoints"]]):
+            if name not in known:
+                where = "start" if j == 0 else f"checkpoints[{j - 1}]"
+                problems.append(f"field series[{i}].{where}: {name!r} is not a configured model")
     if config["runs"] and not config["models"]:
         problems.append("field runs: generation runs are configured but models is empty; add a model")
     return problems

@@ -18,6 +18,12 @@ def dumps(record: dict) -> str:
 
 
 def iter_jsonl(path: str | os.PathLike) -> Iterator[dict]:
+    for _, record in iter_numbered_jsonl(path):
+        yield record
+
+
+def iter_numbered_jsonl(path: str | os.PathLike) -> Iterator[tuple[int, dict]]:
+    """(line number, record) pairs, blank lines skipped, so errors can name the line."""
     path = Path(path)
     if not path.exists():
         raise UserError(f"{path}: file not found")
@@ -32,7 +38,7 @@ def iter_jsonl(path: str | os.PathLike) -> Iterator[dict]:
                 raise UserError(f"{path}:{lineno}: not valid JSON ({err.msg}); fix or regenerate the file") from None
             if not isinstance(record, dict):
                 raise UserError(f"{path}:{lineno}: each line must be a JSON object")
-            yield record
+            yield lineno, record
 
 
 def read_jsonl(path: str | os.PathLike) -> list[dict]:

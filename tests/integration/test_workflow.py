@@ -69,5 +69,6 @@ def test_dvc_stage_covers_every_snakemake_output(tmp_path):
     produced = set(re.findall(r"^\s+output: (.+)$", run.stdout + run.stderr, flags=re.M))
     files = {f.strip() for line in produced for f in line.split(",")}
     assert files
-    uncovered = [f for f in files if not any(f == o or f.startswith(o.rstrip("/") + "/") for o in outs)]
+    untracked = ("logs", "data/02_models", "data/03_onnx")  # see the comment at the top of dvc.yaml
+    uncovered = [f for f in files if not any(f == o or f.startswith(o.rstrip("/") + "/") for o in (*outs, *untracked))]
     assert not uncovered, f"Snakefile outputs not tracked by dvc.yaml: {uncovered}"

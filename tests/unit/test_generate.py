@@ -65,6 +65,7 @@ def test_resume_after_torn_write_is_byte_identical(tiny_qwen_onnx, task_file, tm
     part.unlink()
     torn = tmp_path / "part.jsonl.partial"  # what a killed run leaves: 1.5 batches and a torn line
     torn.write_bytes(b"\n".join(lines[:6]) + b"\n" + lines[6][:17])
+    (tmp_path / "part.jsonl.config.json").rename(tmp_path / "part.jsonl.partial.config.json")
     assert main(_args(tiny_qwen_onnx, task_file, part, 4)) == 0
     assert not torn.exists()
     assert part.read_bytes() == full.read_bytes()
@@ -87,6 +88,8 @@ def test_resume_after_kill_9_is_byte_identical(tiny_qwen_onnx, task_file, tmp_pa
     if proc.returncode != -signal.SIGKILL:
         pytest.skip("generation finished before it could be killed")
     assert not out.exists() and 0 < len(partial.read_bytes().splitlines()) < 24
+    # Snakemake deletes a killed job's declared outputs before rerunning it; the partial work survives.
+    (tmp_path / "killed.jsonl.config.json").unlink(missing_ok=True)
     assert main(_args(tiny_qwen_onnx, task_file, out, 2, max_new=48)) == 0
     assert out.read_bytes() == full.read_bytes()
 

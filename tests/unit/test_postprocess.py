@@ -14,6 +14,7 @@ import pytest
 from tuningtax.errors import UserError
 from tuningtax.jsonl import read_jsonl, write_jsonl
 from tuningtax.postprocess import LEVELS, apply_levels, get_level
+from tuningtax.tasks.registry import build_tasks
 from tuningtax.postprocess import cli as pp_cli
 from tuningtax.tasks.schema import Task
 
@@ -312,3 +313,12 @@ def test_cli_errors(tmp_path):
         pp_cli.run(_args(tasks=tasks, completions=comps, levels="raw", out=tmp_path / "o"))
     with pytest.raises(UserError, match="is a file but 2 levels"):
         pp_cli.run(_args(tasks=tasks, completions=comps, levels="raw,stop-cut", out=tmp_path / "o.jsonl"))
+
+
+def test_code_extract_reads_a_bare_closing_fence_as_the_end_of_code():
+    """Seen on Qwen2.5-Coder-0.5B-Instruct in completion mode: code, then a closing fence and prose."""
+    task = build_tasks("humaneval-completion")[2]
+    raw = ("    integer_part = int(number)\n    return number - integer_part\n\n# Test the function\n"
+           "print(truncate_number(3.5))  # Output: 0.5\n```\n\nThis code snippet defines a function.\n")
+    code = get_level("code-extract")(raw, task)
+    assert code.startswith("    integer_part = int(number)\n") and "This code snippet" not in code

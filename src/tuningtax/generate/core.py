@@ -7,8 +7,9 @@ the text; nothing is stripped. Every record carries the prompt's sha256 and the 
 decoded the same way.
 
 Resume: batches are fixed slices of the task list, each appended and fsync'ed as a whole to
-`<out>.partial`, which is renamed to `<out>` once every task is done (so a workflow manager that deletes a
-job's declared outputs before rerunning it does not delete the work). A rerun after kill -9 keeps the
+`<out>.partial` (sidecar `<out>.partial.config.json`); both are renamed to `<out>` and
+`<out>.config.json` once every task is done, so a workflow manager that deletes a job's declared outputs
+before rerunning it does not delete the work. A rerun after kill -9 keeps the
 complete batches already on disk, drops a torn tail, and continues; since the batches are the same slices,
 the finished file is byte-identical to an uninterrupted run.
 """
@@ -49,9 +50,9 @@ class GenerationConfig:
 
 
 def config_path(out: Path) -> Path:
-    """The sidecar of `out` (for `x.jsonl.partial`, the same sidecar as `x.jsonl`)."""
-    name = out.name.removesuffix(".partial")
-    return out.with_name(name + ".config.json")
+    """The sidecar of `out`; an unfinished `x.jsonl.partial` has its own, so that a workflow manager
+    deleting the declared outputs (`x.jsonl`, `x.jsonl.config.json`) before a rerun leaves both intact."""
+    return out.with_name(out.name + ".config.json")
 
 
 def _check_sidecar(path: Path, config: GenerationConfig) -> None:
@@ -90,6 +91,7 @@ def generate_to_file(tasks: list[Task], prompts: list[Any], tokenizer: Any, sess
     out = final.with_name(final.name + ".partial")
     if final.exists():  # a finished file resumes as a complete partial: nothing left to generate
         _check_sidecar(final, config)
+        os.replace(config_path(final), config_path(out))
         os.replace(final, out)
     task_ids = [t.task_id for t in tasks]
     done = _completed_records(out, config, task_ids)
@@ -132,6 +134,7 @@ def generate_to_file(tasks: list[Task], prompts: list[Any], tokenizer: Any, sess
                 bar.set_postfix(tok_s=f"{new_tokens / max(time.perf_counter() - start, 1e-9):.1f}")
     if bar is not None:
         bar.close()
+    os.replace(config_path(out), config_path(final))
     os.replace(out, final)
     elapsed = time.perf_counter() - start
     return {"new_tokens": new_tokens, "seconds": elapsed, "tokens_per_s": new_tokens / max(elapsed, 1e-9)}

@@ -60,7 +60,7 @@ _CLOSE_RE = re.compile(r"^[ \t]{0,3}```+[ \t]*$")
 @dataclass(frozen=True)
 class Fence:
     tag: str  # language tag, lower case, "" when none
-    start: int  # line index of the opening fence
+    start: int  # line index of the opening fence (-1: implied at the start of the text)
     end: int  # line index of the closing fence, or len(lines) when the block is unclosed
     content: str  # the lines in between, exactly as written
 
@@ -72,6 +72,13 @@ def fenced_blocks(text: str) -> list[Fence]:
     while i < len(ls):
         m = _FENCE_RE.match(ls[i].rstrip("\n"))
         if not m:
+            i += 1
+            continue
+        before = [line for line in ls[:i] if line.strip()]
+        if not blocks and not m.group(1) and before and not any(is_prose(line) for line in before):
+            # A bare fence after code and no opening fence: the answer began inside an implied block
+            # (a completion that goes on "```\n\nThis code ..."), so the fence closes it.
+            blocks.append(Fence("", -1, i, "".join(ls[:i])))
             i += 1
             continue
         j = i + 1

@@ -15,8 +15,9 @@ import sys
 from pathlib import Path
 
 from tuningtax.errors import UserError
-from tuningtax.jsonl import read_jsonl, write_jsonl, write_text_atomic
-from tuningtax.sandbox.cli import add_sandbox_arguments, execute_records, sandbox_config_from_args
+from tuningtax.jsonl import read_jsonl, write_text_atomic
+from tuningtax.sandbox.cli import add_sandbox_arguments, execute_jobs, load_tasks, sandbox_config_from_args
+from tuningtax.tasks.schema import build_program
 
 
 class GoldGateFailed(UserError):
@@ -30,11 +31,9 @@ def add_arguments_gold(parser: argparse.ArgumentParser) -> None:
 
 
 def run_gold(args: argparse.Namespace) -> int:
-    tasks = read_jsonl(args.tasks)
-    completions = [{"task_id": t["task_id"], "sample": 0, "completion": t["canonical_solution"]} for t in tasks]
-    results = execute_records(tasks, completions, sandbox_config_from_args(args), args.timings,
-                              where=args.tasks)
-    write_jsonl(args.out, results)
+    config = sandbox_config_from_args(args)
+    jobs = [(t.task_id, 0, build_program(t, t.canonical_solution)) for t in load_tasks(args.tasks).values()]
+    results = execute_jobs(jobs, config, args.out, args.timings)
     passed = sum(r["passed"] for r in results)
     print(f"{args.tasks}: {passed}/{len(results)} canonical solutions passed", file=sys.stderr)
     return 0

@@ -1,7 +1,8 @@
 """`python -m tuningtax score-table`: pass@1 per (model, variant, benchmark, format, level) with n.
 
 Execution files are named by the pipeline's layout
-`.../{model}/{variant}/{benchmark}/{format}/{level}.jsonl`; the keys are read from that path."""
+`.../{model}/{variant}/{benchmark}/{format}/{level}.jsonl`; the keys are read from that path. A folder
+stands for the *.jsonl files in it."""
 
 from __future__ import annotations
 
@@ -26,7 +27,8 @@ def keys_from_path(path: Path) -> dict[str, str]:
 
 def score_rows(paths: list[Path]) -> list[dict]:
     rows = []
-    for path in paths:
+    files = [f for p in paths for f in (sorted(p.glob("*.jsonl")) if p.is_dir() else [p])]
+    for path in files:
         results = read_jsonl(path)
         if not results:
             raise UserError(f"{path}: no execution results")

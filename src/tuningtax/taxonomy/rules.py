@@ -19,10 +19,11 @@ the right shape, so a sample gets the most upstream explanation of why it failed
  6. redundant_extra_code — extra def/class, prefix re-emission or over-generation beyond the hole. A
     cause rather than a symptom, so before syntax_error (a re-emitted header often breaks the indentation
     of the body that follows; the study's manual labels count those failures as redundant code too).
- 7. syntax_error — the spliced program does not compile (sandbox status `syntax_error` or metric
+ 7. syntax_error — the spliced program does not compile (a SyntaxError in the sandbox, or metric
     `parses` false) with none of the causes above.
  8. timeout_or_runtime_error — status timeout, error (an exception other than the test's assertion),
-    oom, worker_died or no_marker (the program ended without reaching the end of the tests).
+    oom, killed, no_marker (the program ended without reaching the end of the tests) or an exception
+    other than a failed assertion (`taxonomy_status` derives these from the sandbox status and detail).
  9. functional_mismatch — the default: well-formed code that ran and gave wrong answers.
 
 Inputs: `metrics` as produced by tuningtax.metrics.fidelity.compute_metrics (missing or None metrics
@@ -38,7 +39,20 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-RUNTIME_STATUSES = frozenset({"timeout", "error", "oom", "worker_died", "no_marker"})
+RUNTIME_STATUSES = frozenset({"timeout", "error", "oom", "killed", "no_marker", "runtime_error"})
+_SYNTAX_ERRORS = ("SyntaxError", "IndentationError", "TabError")
+
+
+def taxonomy_status(status: str, detail: str = "") -> str:
+    """The sandbox reports every exception as `failed`; its detail names the exception. A failed
+    assertion is a wrong answer; a syntax error or any other exception is not."""
+    if status != "failed":
+        return status
+    if detail.startswith(_SYNTAX_ERRORS):
+        return "syntax_error"
+    if detail.startswith("AssertionError") or not detail:
+        return "failed"
+    return "runtime_error"
 
 Evidence = Mapping[str, Any]
 

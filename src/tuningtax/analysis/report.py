@@ -1,0 +1,122 @@
+"""`python -m tuningtax tabulate`: the study's findings recomputed from per-sample data.
+
+Writes results/tables/*.csv and *.md (tax, trajectory, prompt grid, three-mode view, behaviour, taxonomy,
+taxonomy agreement), results/plots/*.png and results/metrics.json (DVC metrics). Every number is derived
+from data/06_scores/samples.jsonl in this run."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+import pandas as pd
+
+from tuningtax.errors import UserError
+from tuningtax.jsonl import read_jsonl, write_text_atomic
+
+FLOAT_FORMAT = "{:.4f}".format
+
+
+def _write_table(df: pd.DataFrame, out_dir: Path, name: str, title: str) -> None:
+    out_dir.mkdir(parents=True, exist_ok=True)
+    write_text_atomic(out_dir / f"{name}.csv", df.to_csv(index=False, float_format="%.4f", lineterminator="\n"))
+    body = df.to_markdown(index=False, floatfmt=".2f") if len(df) else "_no rows_"
+    write_text_atomic(out_dir / f"{name}.md", f"# {title}\n\n{body}\n")
+
+
+def prompt_grid(samples: pd.DataFrame) -> pd.DataFrame:
+    """pass@1 (%) per model, benchmark, prompt format and post-processing level, with n."""
+    grid = (samples.groupby(["model", "benchmark", "format", "level"], sort=True)["passed"]
+            .agg(n="size", pass1=lambda s: 100.0 * s.mean()).reset_index())
+    return grid
+
+
+def _outcomes(samples: pd.DataFrame) -> pd.DataFrame:
+    return samples.rename(columns={"format": "prompt_format"})[
+        ["model", "task_id", "benchmark", "prompt_format", "level", "passed"]]
+
+
+def tabulate(samples: pd.DataFrame, tasks_frame: pd.DataFrame, params: dict, out_dir: Path, plots_dir: Path,
+             labels: pd.DataFrame | None) -> dict:
+    from tuningtax.analysis import plots
+    from tuningtax.analysis.stats import tax_table, three_mode_view, trajectory_table
+    from tuningtax.metrics.fidelity import aggregate_metrics
+    from tuningtax.taxonomy.rules import cohen_kappa, failure_table
+
+    seed, n_resamples = params["seed"], params["n_resamples"]
+    grid = prompt_grid(samples)
+    _write_table(grid, out_dir, "prompt_grid", "pass@1 (%) by prompt format and post-processing level")
+
+    outcomes = _outcomes(samples)
+    if params["pairs"]:
+        tax = tax_table(outcomes, [(p["base"], p["instruct"]) for p in params["pairs"]], seed=seed,
+                        n_resamples=n_resamples)
+        _write_table(tax, out_dir, "tax", "Instruction-tuning tax: instruct vs base (paired)")
+        plots.tax_plot(tax, plots_dir / "tax.png")
+    if params["series"]:
+        traj = trajectory_table(outcomes, [(s["start"], s["checkpoints"]) for s in params["series"]], seed=seed,
+                                n_resamples=n_resamples)
+        steps = {m: s for m, s in params["steps"].items()}
+        traj["step"] = traj["checkpoint"].map(steps)
+        _write_table(traj, out_dir, "trajectory", "Checkpoints against their starting model")
+        plots.trajectory_plot(grid, params["series"], steps, plots_dir / "trajectory.png")
+
+    select = {mode: {"prompt_format": sel["format"], "level": sel["level"]}
+              for mode, sel in params["three_mode"].items()}
+    view = three_mode_view(outcomes, tasks_frame, select=select)
+    _write_table(view, out_dir, "three_mode", "Per-problem outcome in Flow (share of lines), Completion, Command")
+    plots.three_mode_heatmap(view, plots_dir / "three_mode.png")
+
+    raw = samples[samples["level"] == "raw"]
+    behaviour = aggregate_metrics(raw, by=["model", "benchmark", "format"])
+    _write_table(behaviour, out_dir, "behaviour", "Behaviour of the raw output (all samples and failed only)")
+
+    taxonomy = failure_table(samples, by=["model", "benchmark", "format", "level"])
+    _write_table(taxonomy, out_dir, "taxonomy", "Failure categories (share of failures)")
+
+    metrics = {"pass@1": {f"{r.model}/{r.benchmark}/{r.format}/{r.level}": round(r.pass1, 4)
+                          for r in grid.itertuples()}}
+    if labels is not None:
+        merged = labels.merge(samples, on=["model", "benchmark", "format", "level", "task_id", "sample"], how="left")
+        missing = merged["category"].isna()
+        if missing.any():
+            raise UserError(f"{int(missing.sum())} hand-labelled samples are not in this run "
+                            f"(first: {merged[missing].iloc[0][['model', 'benchmark', 'task_id']].to_dict()}); "
+                            "label samples of the configured runs")
+        kappa = cohen_kappa(merged["label"].tolist(), merged["category"].tolist())
+        agreement = pd.DataFrame([{"n_labelled": len(merged), "agreement": (merged["label"] == merged["category"]).mean(),
+                                   "cohen_kappa": kappa}])
+        confusion = pd.crosstab(merged["label"], merged["category"]).reset_index()
+        _write_table(agreement, out_dir, "taxonomy_agreement", "Classifier against hand labels")
+        _write_table(confusion, out_dir, "taxonomy_confusion", "Hand label (rows) against classifier (columns)")
+        metrics["taxonomy_kappa"] = round(kappa, 4)
+    return metrics
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--samples", required=True, type=Path, help="data/06_scores/samples.jsonl")
+    parser.add_argument("--tasks", nargs="+", required=True, type=Path)
+    parser.add_argument("--analysis-json", required=True,
+                        help="JSON: pairs, series, steps, three_mode, seed, n_resamples (from params.yaml)")
+    parser.add_argument("--labels", type=Path, help="hand-labelled failures JSONL (for Cohen's kappa)")
+    parser.add_argument("--out-dir", type=Path, default=Path("results/tables"))
+    parser.add_argument("--plots-dir", type=Path, default=Path("results/plots"))
+    parser.add_argument("--metrics", type=Path, default=Path("results/metrics.json"))
+
+
+def run(args: argparse.Namespace) -> int:
+    try:
+        params = json.loads(args.analysis_json)
+    except json.JSONDecodeError as err:
+        raise UserError(f"--analysis-json is not valid JSON: {err}") from None
+    samples = pd.DataFrame(read_jsonl(args.samples))
+    if samples.empty:
+        raise UserError(f"{args.samples}: no samples")
+    tasks_frame = pd.DataFrame([r for p in args.tasks for r in read_jsonl(p)])
+    labels = pd.DataFrame(read_jsonl(args.labels)) if args.labels else None
+    metrics = tabulate(samples, tasks_frame, params, args.out_dir, args.plots_dir, labels)
+    write_text_atomic(args.metrics, json.dumps(metrics, indent=1, sort_keys=True) + "\n")
+    print(f"tables in {args.out_dir}, plots in {args.plots_dir}, metrics in {args.metrics}", file=sys.stderr)
+    return 0

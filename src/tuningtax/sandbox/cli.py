@@ -1,0 +1,116 @@
+"""``python -m tuningtax execute``: run completions against their tasks' unit tests in the sandbox.
+
+Results JSONL, one line per completion, sorted by (task order in the tasks file, sample):
+task_id, sample, status, passed, duration_s, detail. With ``--timings PATH`` the durations go to PATH
+instead, so the results file is byte-identical across runs (DVC-tracked outputs hold no timings).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+from pathlib import Path
+
+from tuningtax.errors import UserError
+from tuningtax.jsonl import iter_numbered_jsonl, read_jsonl, write_jsonl
+from tuningtax.sandbox.core import BACKENDS, SandboxConfig, SandboxError, run_programs
+from tuningtax.tasks.schema import build_program, task_from_record
+
+
+def add_sandbox_arguments(parser: argparse.ArgumentParser) -> None:
+    """Limits and backend, shared by `execute` and `gold` so both run programs the same way."""
+    parser.add_argument("--workers", type=int, default=os.cpu_count() or 1)
+    parser.add_argument("--timeout", type=float, default=10.0, help="wall-clock seconds per program")
+    parser.add_argument("--memory-mb", type=int, default=2048, help="address-space limit per process")
+    parser.add_argument("--backend", choices=("auto", *BACKENDS), default="auto")
+    parser.add_argument("--timings", help="write task_id, sample, duration_s here instead of into --out "
+                                          "(a folder when --completions is one)")
+
+
+def sandbox_config_from_args(args: argparse.Namespace) -> SandboxConfig:
+    if args.workers < 1 or args.timeout <= 0 or args.memory_mb < 64:
+        raise UserError("--workers must be >= 1, --timeout > 0 and --memory-mb >= 64")
+    return SandboxConfig(timeout_s=args.timeout, memory_mb=args.memory_mb, workers=args.workers,
+                         backend=args.backend)
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--tasks", required=True, help="task JSONL (python -m tuningtax tasks)")
+    parser.add_argument("--completions", required=True,
+                        help="JSONL with task_id, sample (int), completion; or a folder of such files")
+    parser.add_argument("--out", required=True, help="results JSONL to write (a folder when --completions is one)")
+    add_sandbox_arguments(parser)
+
+
+def load_tasks(tasks_path: str) -> dict:
+    tasks = {}
+    for i, record in enumerate(read_jsonl(tasks_path), 1):
+        task = task_from_record(record, where=f"{tasks_path}: record {i}")
+        if task.task_id in tasks:
+            raise UserError(f"{tasks_path}: task_id {task.task_id!r} appears twice")
+        tasks[task.task_id] = task
+    return tasks
+
+
+def load_jobs(tasks_path: str, completions_path: str) -> list[tuple[str, int, str]]:
+    """(task_id, sample, program) sorted by task order then sample; UserError on any inconsistency."""
+    tasks = load_tasks(tasks_path)
+    order = {task_id: n for n, task_id in enumerate(tasks)}
+    jobs, seen = [], set()
+    path = Path(completions_path)
+    for lineno, record in iter_numbered_jsonl(path):
+        where = f"{path}:{lineno}"
+        task_id, sample, completion = record.get("task_id"), record.get("sample"), record.get("completion")
+        if not isinstance(task_id, str) or not isinstance(completion, str):
+            raise UserError(f"{where}: task_id and completion must be strings")
+        if not isinstance(sample, int) or isinstance(sample, bool):
+            raise UserError(f"{where}: sample must be an integer, got {sample!r}")
+        if task_id not in tasks:
+            raise UserError(f"{where}: task_id {task_id!r} is not in {tasks_path}; use the tasks file the "
+                            "completions were generated from")
+        if (task_id, sample) in seen:
+            raise UserError(f"{where}: duplicate (task_id, sample) = ({task_id!r}, {sample})")
+        seen.add((task_id, sample))
+        jobs.append((task_id, sample, build_program(tasks[task_id], completion)))
+    jobs.sort(key=lambda job: (order[job[0]], job[1]))
+    return jobs
+
+
+def execute_jobs(jobs: list[tuple[str, int, str]], config: SandboxConfig, out: str | Path,
+                 timings: str | Path | None) -> list[dict]:
+    """Run the programs and write the results (and, apart, their timings); returns the result rows."""
+    try:
+        results = run_programs([program for _, _, program in jobs], config, progress=len(jobs) > 20)
+    except SandboxError as err:
+        raise UserError(f"sandbox unavailable: {err}") from None
+    rows, timing_rows = [], []
+    for (task_id, sample, _), res in zip(jobs, results):
+        row = {"task_id": task_id, "sample": sample, "status": res.status, "passed": res.passed}
+        if timings:
+            timing_rows.append({"task_id": task_id, "sample": sample, "duration_s": round(res.duration_s, 3)})
+        else:
+            row["duration_s"] = round(res.duration_s, 3)
+        rows.append(row | {"detail": res.detail})
+    write_jsonl(out, rows)
+    if timings:
+        write_jsonl(timings, timing_rows)
+    return rows
+
+
+def run(args: argparse.Namespace) -> int:
+    config = sandbox_config_from_args(args)
+    completions = Path(args.completions)
+    if not completions.is_dir():
+        execute_jobs(load_jobs(args.tasks, args.completions), config, args.out, args.timings)
+        return 0
+    # A folder (one file per post-processing level): every file is checked before anything runs.
+    files = sorted(completions.glob("*.jsonl"))
+    if not files:
+        raise UserError(f"{completions}: folder holds no *.jsonl completions")
+    planned = [(f, load_jobs(args.tasks, str(f))) for f in files]
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    for path, jobs in planned:
+        timings = Path(args.timings) / path.name if args.timings else None
+        execute_jobs(jobs, config, out / path.name, timings)
+    return 0

@@ -1,0 +1,132 @@
+"""The whole study on two tiny random models (a base and an instruct): export -> generate -> post-process
+-> execute -> measure -> tax, behaviour and taxonomy tables, plots and DVC metrics."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+
+import pandas as pd
+import pytest
+import yaml
+
+from conftest import REPO, build_tiny_qwen
+
+
+@pytest.fixture(scope="module")
+def study(tmp_path_factory, qwen_tokenizer_dir):
+    root = tmp_path_factory.mktemp("study")
+    base = build_tiny_qwen(root / "tiny-base", qwen_tokenizer_dir, seed=1)
+    instruct = build_tiny_qwen(root / "tiny-instruct", qwen_tokenizer_dir, seed=2)
+    params = yaml.safe_load((REPO / "params.yaml").read_text())
+    params.update({
+        "benchmarks": ["humaneval-single-line", "humaneval-completion", "humaneval-command"],
+        "models": [
+            {"name": "tiny-base", "family": "qwen2.5-coder", "role": "base", "source": str(base)},
+            {"name": "tiny-instruct", "family": "qwen2.5-coder", "role": "instruct", "source": str(instruct)},
+        ],
+        "generation": {**params["generation"], "batch_size": 4, "max_new_tokens": {"flow": 8, "completion": 8,
+                                                                                   "command": 8}},
+        "subset": {"n_problems": 3, "max_flow_tasks_per_problem": 2, "seed": 0},
+        "runs": [{"benchmark": "humaneval-single-line", "formats": ["fim-psm"]},
+                 {"benchmark": "humaneval-completion", "formats": ["completion-raw"]},
+                 {"benchmark": "humaneval-command", "formats": ["command-chat"]}],
+        "pairs": [{"base": "tiny-base", "instruct": "tiny-instruct"}],
+        "analysis": {**params["analysis"], "n_resamples": 200},
+    })
+    (root / "params.yaml").write_text(yaml.safe_dump(params))
+    run = subprocess.run([sys.executable, "-m", "snakemake", "-s", str(REPO / "Snakefile"), "-d", str(root),
+                          "--configfile", str(root / "params.yaml"), "--cores", "2"],
+                         capture_output=True, text=True, timeout=1500, env=os.environ | {"OMP_NUM_THREADS": "1"})
+    assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-5000:]
+    return root
+
+
+def test_scores_cover_every_run_and_level(study):
+    scores = pd.read_csv(study / "results" / "scores.csv")
+    assert set(scores["model"]) == {"tiny-base", "tiny-instruct"}
+    single = scores[scores["benchmark"] == "humaneval-single-line"]
+    assert set(single["level"]) == {"raw", "stop-cut", "first-line", "code-extract", "syntax-truncate"}
+    assert "first-line" not in set(scores[scores["benchmark"] != "humaneval-single-line"]["level"])
+    assert (scores["n"] > 0).all() and scores["pass@1"].between(0, 1).all()
+
+
+def test_tax_table_pairs_base_and_instruct(study):
+    tax = pd.read_csv(study / "results" / "tables" / "tax.csv")
+    assert set(tax["base"]) == {"tiny-base"} and set(tax["instruct"]) == {"tiny-instruct"}
+    assert {"delta_pts", "mcnemar_p", "p_holm", "ci_low", "ci_high", "only_base", "only_instruct"} <= set(tax.columns)
+    assert (tax["only_base"] + tax["only_instruct"] + tax["both"] + tax["neither"] == tax["n"]).all()
+    assert tax["mcnemar_p"].between(0, 1).all() and (tax["p_holm"] >= tax["mcnemar_p"] - 1e-12).all()
+
+
+def test_every_table_plot_and_metric_is_written(study):
+    tables = study / "results" / "tables"
+    for name in ("prompt_grid", "tax", "three_mode", "behaviour", "taxonomy"):
+        assert (tables / f"{name}.csv").stat().st_size > 0 and (tables / f"{name}.md").read_text().startswith("# ")
+    for plot in ("tax.png", "three_mode.png"):
+        assert (study / "results" / "plots" / plot).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    metrics = json.loads((study / "results" / "metrics.json").read_text())
+    assert any(k.startswith("tiny-instruct/humaneval-command/command-chat/") for k in metrics["pass@1"])
+    view = pd.read_csv(tables / "three_mode.csv")
+    assert set(view["model"]) == {"tiny-base", "tiny-instruct"} and len(view) == 6  # 3 problems x 2 models
+
+
+def test_behaviour_reports_all_and_failed(study):
+    behaviour = pd.read_csv(study / "results" / "tables" / "behaviour.csv")
+    assert set(behaviour["subset"]) == {"all", "failed"}
+    samples = [json.loads(line) for line in (study / "data" / "06_scores" / "samples.jsonl").open()]
+    assert all(0.0 <= s["code_token_ratio"] <= 1.0 for s in samples)
+    assert {s["category"] for s in samples} <= {"passed", "empty_output", "special_token_leak", "format_wrapper",
+                                                "irrelevant_natural_language", "suffix_duplication",
+                                                "redundant_extra_code", "syntax_error", "timeout_or_runtime_error",
+                                                "functional_mismatch"}
+
+
+def test_corrupted_intermediate_stops_the_pipeline(study):
+    """A duplicated row in an execution file stops validation, naming the file and the expectation."""
+    target = next((study / "data" / "05_executions" / "tiny-base" / "fp32" / "humaneval-completion"
+                   / "completion-raw").glob("raw.jsonl"))
+    lines = target.read_text().splitlines(keepends=True)
+    target.write_text("".join(lines + lines[:1]))
+    run = subprocess.run([sys.executable, "-m", "tuningtax", "validate", "--suite", "executions", "--input",
+                          str(target.parent), "--out", str(study / "x.json"), "--param",
+                          f"expected_rows={len(lines)}"], capture_output=True, text=True)
+    assert run.returncode == 1
+    assert str(target) in run.stderr and "expect_compound_columns_to_be_unique" in run.stderr
+
+
+def test_label_sheet_is_blind_and_kappa_is_reported(study, tmp_path):
+    samples = study / "data" / "06_scores" / "samples.jsonl"
+    tasks = sorted(str(p) for p in (study / "data" / "02_subsets").glob("*.jsonl"))
+    sheet = tmp_path / "sheet.jsonl"
+    run = subprocess.run([sys.executable, "-m", "tuningtax", "label-sheet", "--samples", str(samples), "--tasks",
+                          *tasks, "--completions-root", str(study / "data" / "04_completions"), "--n", "12",
+                          "--out", str(sheet)], capture_output=True, text=True)
+    assert run.returncode == 0, run.stderr
+    rows = [json.loads(line) for line in sheet.open()]
+    assert len(rows) == 12 and all(r["label"] is None and "category" not in r for r in rows)
+    # Label with the classifier's own categories but flip one: agreement 11/12 and kappa below 1.
+    truth = {tuple(s[k] for k in ("model", "benchmark", "format", "level", "task_id", "sample")): s["category"]
+             for s in map(json.loads, samples.open())}
+    labels = tmp_path / "labels.jsonl"
+    with labels.open("w") as fh:
+        for i, r in enumerate(rows):
+            key = tuple(r[k] for k in ("model", "benchmark", "format", "level", "task_id", "sample"))
+            label = truth[key] if i else ("functional_mismatch" if truth[key] != "functional_mismatch" else "syntax_error")
+            fh.write(json.dumps({**{k: r[k] for k in ("model", "benchmark", "format", "level", "task_id", "sample")},
+                                 "label": label}) + "\n")
+    analysis = json.dumps({"pairs": [], "series": [], "steps": {}, "seed": 0, "n_resamples": 200,
+                           "three_mode": {"flow": {"format": "fim-psm", "level": "first-line"},
+                                          "completion": {"format": "completion-raw", "level": "stop-cut"},
+                                          "command": {"format": "command-chat", "level": "code-extract"}}})
+    out = tmp_path / "tables"
+    run = subprocess.run([sys.executable, "-m", "tuningtax", "tabulate", "--samples", str(samples), "--tasks", *tasks,
+                          "--analysis-json", analysis, "--labels", str(labels), "--out-dir", str(out),
+                          "--plots-dir", str(tmp_path / "plots"), "--metrics", str(tmp_path / "m.json")],
+                         capture_output=True, text=True)
+    assert run.returncode == 0, run.stderr
+    agreement = pd.read_csv(out / "taxonomy_agreement.csv").iloc[0]
+    assert agreement["n_labelled"] == 12 and agreement["agreement"] == pytest.approx(11 / 12)
+    assert agreement["cohen_kappa"] < 1.0

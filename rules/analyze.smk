@@ -50,7 +50,7 @@ rule tabulate_results:
         samples=rules.measure_samples.output[0],
         validated=rules.validate_samples.output[0],
         tasks=subset_files(),
-        labels=[config["analysis"]["labels"]] if config["analysis"]["labels"] else [],
+        labels=[project_path(config["analysis"]["labels"])] if config["analysis"]["labels"] else [],
     output:
         tables=report(directory("results/tables"), patterns=["{name}.csv"], caption="../report/tables.rst",
                       category="Tables"),

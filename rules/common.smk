@@ -18,6 +18,16 @@ SRC = Path(workflow.basedir) / "src" / "tuningtax"
 SUITES = Path(workflow.basedir) / "gx" / "expectations"
 
 
+def project_path(path):
+    """Paths in params.yaml are relative to the project (the Snakefile's folder), whatever --directory is."""
+    return str(Path(workflow.basedir) / path) if path and not Path(path).is_absolute() else path
+
+
+# Where verified benchmark files are read from: not a param, since the sha256 check makes the content
+# independent of the location (moving the mirror must not rerun the study).
+MIRROR = project_path(config["benchmark_mirror"])
+
+
 def code_version(*parts):
     """Fingerprint of the source a rule runs (Snakemake cannot see code behind a shell string)."""
     digest = hashlib.sha256()

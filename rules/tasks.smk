@@ -2,12 +2,11 @@ rule build_tasks:
     output:
         "data/01_tasks/{benchmark}.jsonl",
     params:
-        mirror=config["benchmark_mirror"],
         code=code_version("tasks", "jsonl.py"),
     log:
         "logs/build_tasks/{benchmark}.log",
     shell:
-        "{PYTHON} -m tuningtax tasks --benchmark {wildcards.benchmark} --mirror {params.mirror:q} "
+        "{PYTHON} -m tuningtax tasks --benchmark {wildcards.benchmark} --mirror {MIRROR:q} "
         "--out {output} > {log} 2>&1"
 
 

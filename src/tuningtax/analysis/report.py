@@ -43,7 +43,7 @@ def tabulate(samples: pd.DataFrame, tasks_frame: pd.DataFrame, params: dict, out
     from tuningtax.analysis import plots
     from tuningtax.analysis.stats import tax_table, three_mode_view, trajectory_table
     from tuningtax.metrics.fidelity import aggregate_metrics
-    from tuningtax.taxonomy.rules import cohen_kappa, failure_table
+    from tuningtax.taxonomy.rules import FAILURE_CATEGORIES, cohen_kappa, failure_table
 
     seed, n_resamples = params["seed"], params["n_resamples"]
     grid = prompt_grid(samples)
@@ -79,19 +79,27 @@ def tabulate(samples: pd.DataFrame, tasks_frame: pd.DataFrame, params: dict, out
     metrics = {"pass@1": {f"{r.model}/{r.benchmark}/{r.format}/{r.level}": round(r.pass1, 4)
                           for r in grid.itertuples()}}
     if labels is not None:
-        merged = labels.merge(samples, on=["model", "benchmark", "format", "level", "task_id", "sample"], how="left")
-        missing = merged["category"].isna()
-        if missing.any():
-            raise UserError(f"{int(missing.sum())} hand-labelled samples are not in this run "
-                            f"(first: {merged[missing].iloc[0][['model', 'benchmark', 'task_id']].to_dict()}); "
-                            "label samples of the configured runs")
-        kappa = cohen_kappa(merged["label"].tolist(), merged["category"].tolist())
-        agreement = pd.DataFrame([{"n_labelled": len(merged), "agreement": (merged["label"] == merged["category"]).mean(),
-                                   "cohen_kappa": kappa}])
+        keys = ["model", "benchmark", "format", "level", "task_id", "sample"]
+        merged = labels[[*keys, "label"]].merge(samples, on=keys, how="left")
+        # Labels of samples this run does not have (another subset or model) cannot be compared: count them.
+        unmatched = int(merged["category"].isna().sum())
+        merged = merged[merged["category"].notna()]
+        if merged.empty:
+            print("warning: none of the hand-labelled samples is in this run, so the classifier's agreement is "
+                  "not measured; label samples of the configured runs (python -m tuningtax label-sheet)",
+                  file=sys.stderr)
+        unknown = sorted(set(merged["label"]) - set(samples["category"].unique()) - set(FAILURE_CATEGORIES))
+        if unknown:
+            raise UserError(f"hand labels use unknown categories {unknown}; allowed: {', '.join(FAILURE_CATEGORIES)}")
+        kappa = cohen_kappa(merged["label"].tolist(), merged["category"].tolist()) if len(merged) else float("nan")
+        agreement = pd.DataFrame([{"n_labelled": len(merged), "n_not_in_run": unmatched,
+                                   "agreement": (merged["label"] == merged["category"]).mean() if len(merged)
+                                   else float("nan"), "cohen_kappa": kappa}])
         confusion = pd.crosstab(merged["label"], merged["category"]).reset_index()
         _write_table(agreement, out_dir, "taxonomy_agreement", "Classifier against hand labels")
         _write_table(confusion, out_dir, "taxonomy_confusion", "Hand label (rows) against classifier (columns)")
-        metrics["taxonomy_kappa"] = round(kappa, 4)
+        if len(merged):
+            metrics["taxonomy_kappa"] = round(kappa, 4)
     return metrics
 
 

@@ -214,7 +214,9 @@ def run_eager(hf_dir: Path, prompts: Sequence[Prompt], max_new: int, pad_id: int
 
     torch.set_num_threads(threads)
     model = AutoModelForCausalLM.from_pretrained(hf_dir, dtype=torch.float32, attn_implementation="eager").eval()
-    # eos_token_id None and use_model_defaults=False: pure greedy, no stopping, no repetition penalty.
+    # use_model_defaults=False keeps the model's repetition penalty out, but generate() still fills a None
+    # eos_token_id from the model's generation_config (4.57 legacy branch): clear it there, so nothing stops a row.
+    model.generation_config.eos_token_id = None
     config = GenerationConfig(do_sample=False, max_new_tokens=max_new, eos_token_id=None, pad_token_id=pad_id)
 
     def generate(row: list[int], n: int, clock: Clock | None) -> list[int]:
@@ -345,7 +347,8 @@ def print_table(report: dict[str, Any]) -> None:
     s = report["setup"]
     print(f"{s['n_prompts']} prompts x {s['prompt_tokens']} tokens ({PROMPT_FORMAT}, {BENCHMARK}), "
           f"{s['max_new_tokens']} new tokens, no stop tokens, {s['threads']} threads, {s['cpu_count']} CPUs; "
-          f"reference for agreement: {report['reference_engine']}")
+          f"reference for agreement: {report['reference_engine']}; load average (1 min) {s['loadavg_1_5_15_start'][0]} "
+          f"at start, {s['loadavg_1_5_15_end'][0]} at end")
     bw = report["bandwidth"]
     if bw:
         print(f"copy bandwidth {bw['gb_s']:.1f} GB/s (1 thread {bw['gb_s_1_thread']:.1f}, {bw['threads']} threads "
@@ -440,6 +443,7 @@ def main(argv: list[str]) -> int:
                 wb = weight_bytes(dirs[variant])
                 floors[variant] = {**wb, "floor_tok_s": bandwidth["gb_s"] * 1e9 / wb["bytes_per_token"]}
 
+    load_start = os.getloadavg()  # recorded: other processes on the machine skew every figure below
     # ORT first, eager last: once torch's OpenMP pool exists its spinning threads can steal cores from ORT.
     runs: dict[str, Run] = {}
     for variant in ("fp32", "int8"):
@@ -486,6 +490,8 @@ def main(argv: list[str]) -> int:
             "prompt_tokens": args.prompt_tokens, "max_new_tokens": args.max_new_tokens, "stop_tokens": [],
             "batch_size": args.batch_size, "threads": args.threads, "cpu_count": os.cpu_count(),
             "machine": platform.machine(), "python": platform.python_version(),
+            "loadavg_1_5_15_start": [round(x, 2) for x in load_start],
+            "loadavg_1_5_15_end": [round(x, 2) for x in os.getloadavg()],
             "onnxruntime": onnxruntime.__version__, "transformers": transformers.__version__,
             "prompts": [{"task_id": p.task_id, "n_tokens": len(p.input_ids), "sha256": p.sha256} for p in prompts],
         },

@@ -97,18 +97,26 @@ def _bwrap_args(config: SandboxConfig, root: bool) -> list[str]:
         elif os.path.isdir(path):
             args += ["--ro-bind", path, path]
     keeps = _keep_paths()
-    if hidden := [k for k in keeps if k == "/tmp" or k.startswith(("/tmp/", "/dev/"))]:
-        raise SandboxError(f"bwrap backend: {hidden} would be hidden by the sandbox's private /tmp; "
-                           "move the venv/interpreter or use --backend unshare")
-    # bwrap copies the host mode of parent dirs it creates (/root is 0700): make them traversable.
-    parents = sorted({str(p) for k in keeps for p in Path(k).parents if str(p) != "/"})
-    for parent in parents:
-        if not any(parent == k or parent.startswith(k + "/") for k in keeps):
-            args += ["--perms", "0755", "--dir", parent]
-    for path in keeps:
-        args += ["--ro-bind", path, path]
+    if hidden := [k for k in keeps if k == "/tmp" or k.startswith("/dev/")]:
+        raise SandboxError(f"bwrap backend: {hidden} cannot be shown inside the sandbox; move the venv/interpreter")
+    # A venv under /tmp (a checkout in /tmp) is bound on top of the private /tmp, so after it.
+    early = [k for k in keeps if not k.startswith("/tmp/")]
+    late = [k for k in keeps if k.startswith("/tmp/")]
+
+    def bind(paths: list[str]) -> list[str]:
+        # bwrap copies the host mode of parent dirs it creates (/root is 0700): make them traversable.
+        out = []
+        parents = sorted({str(p) for k in paths for p in Path(k).parents if str(p) not in ("/", "/tmp")})
+        for parent in parents:
+            if not any(parent == k or parent.startswith(k + "/") for k in paths):
+                out += ["--perms", "0755", "--dir", parent]
+        for path in paths:
+            out += ["--ro-bind", path, path]
+        return out
+
+    args += bind(early)
     args += ["--ro-bind", WORKER, BWRAP_WORKER, "--proc", "/proc", "--dev", "/dev",
-             "--size", str(config.tmp_mb << 20), "--tmpfs", "/tmp",
+             "--size", str(config.tmp_mb << 20), "--tmpfs", "/tmp", *bind(late),
              "--size", str(config.tmp_mb << 20), "--tmpfs", "/dev/shm", "--chdir", "/tmp", "--clearenv"]
     for key, value in WORKER_ENV.items():
         args += ["--setenv", key, value]
@@ -140,6 +148,10 @@ class _Worker:
             cmd = [exe, *_bwrap_args(config, root), "--", *python[:-1], BWRAP_WORKER]
             cfg |= {"sample_root": "/tmp", "clean_dirs": ["/tmp", "/dev/shm"]}
         elif backend == "unshare":
+            if under_tmp := [k for k in cfg["keep_paths"] if k.startswith("/tmp/")]:
+                # Its private /tmp would hide them; bwrap can bind them back on top, this backend cannot.
+                raise SandboxError(f"unshare backend: {under_tmp} lie under /tmp, which the sandbox replaces; "
+                                   "use bwrap (apt-get install bubblewrap) or a venv outside /tmp")
             if not (exe := shutil.which("unshare")):
                 raise SandboxError("unshare (util-linux) not found")
             cmd = [exe, "--pid", "--fork", "--kill-child", "--mount-proc", "--net", "--ipc", "--uts",
@@ -155,7 +167,7 @@ class _Worker:
             raise SandboxError(f"unknown sandbox backend {backend!r}; expected auto or one of {', '.join(BACKENDS)}")
         self.stderr = tempfile.TemporaryFile()
         self.proc = subprocess.Popen([*cmd, json.dumps(cfg)], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                                     stderr=self.stderr, env=WORKER_ENV, start_new_session=True)
+                                     stderr=self.stderr, env=WORKER_ENV, start_new_session=True, cwd="/")
         try:
             ready = self._recv(time.monotonic() + STARTUP_TIMEOUT_S)
         except (EOFError, TimeoutError) as err:

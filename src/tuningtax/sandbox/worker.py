@@ -266,7 +266,9 @@ def _clean(cfg: dict, workdir: str) -> None:
     _rmtree(workdir)
     for d in cfg["clean_dirs"]:  # private /tmp etc.: nothing survives into the next sample
         for entry in os.scandir(d):
-            _rmtree(entry.path)
+            # ...except the read-only interpreter/venv bound into it (a checkout under /tmp)
+            if not any(k == entry.path or k.startswith(entry.path + "/") for k in cfg["keep_paths"]):
+                _rmtree(entry.path)
 
 
 def _last_line(tail: bytearray) -> str:

@@ -71,7 +71,8 @@ def collect(execution_dirs: list[Path], completions_root: Path, tasks: dict[str,
                 metrics = compute_metrics(sample, task, bool(result["passed"]))
                 status = taxonomy_status(result["status"], result.get("detail", ""))
                 rows.append({
-                    "model": model_key(keys["model"], keys["variant"]), **keys, "level": level,
+                    **keys, "model": model_key(keys["model"], keys["variant"]), "checkpoint": keys["model"],
+                    "level": level,
                     "task_id": result["task_id"], "source_id": task.source_id, "mode": task.mode,
                     "sample": result["sample"], "passed": bool(result["passed"]), "status": result["status"],
                     "failure_status": status, "n_new_tokens": gen["n_new_tokens"],

@@ -40,7 +40,8 @@ def build_sheet(samples: list[dict], completions_root: Path, tasks: dict, n: int
                 picked.append(groups[key].pop(0))
     sheet = []
     for s in picked:
-        folder = completions_root.joinpath(*(s[k] for k in RUN_KEYS))
+        # `model` names the run in tables (NAME@int8); the folders are named by checkpoint and variant.
+        folder = completions_root.joinpath(*({**s, "model": s["checkpoint"]}[k] for k in RUN_KEYS))
         post = {(r["task_id"], r["sample"]): r for r in read_jsonl(folder / "levels" / f"{s['level']}.jsonl")}
         record = post[(s["task_id"], s["sample"])]
         task = tasks[s["benchmark"]][s["task_id"]]

@@ -252,14 +252,19 @@ def _semantic_problems(config: dict) -> list[str]:
     return problems
 
 
+def read_yaml(path: Path):
+    """The parsed file, or a UserError naming it when it is not valid YAML."""
+    try:
+        return yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    except yaml.YAMLError as err:
+        raise UserError(f"{path}: not valid YAML: {err}") from None
+
+
 def load_params(path: str | Path) -> dict:
     path = Path(path)
     if not path.exists():
         raise UserError(f"{path}: file not found")
-    try:
-        config = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
-    except yaml.YAMLError as err:
-        raise UserError(f"{path}: not valid YAML: {err}") from None
+    config = read_yaml(path)
     validate_params(config, str(path))
     return config
 

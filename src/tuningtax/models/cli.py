@@ -28,14 +28,11 @@ def load_spec(name: str, params: Path = Path("params.yaml"), spec_json: str | No
         if spec.name != name:
             raise UserError(f"--spec-json describes model {spec.name!r} but --model is {name!r}")
         return spec
-    import yaml
+    from tuningtax.config import read_yaml
 
     if not params.is_file():
         raise UserError(f"{params} not found; pass --params PATH or --spec-json JSON")
-    try:
-        config = yaml.safe_load(params.read_text(encoding="utf-8")) or {}
-    except yaml.YAMLError as err:
-        raise UserError(f"{params}: not valid YAML: {err}") from None
+    config = read_yaml(params)
     models = config.get("models") if isinstance(config, dict) else None
     if not isinstance(models, list):
         raise UserError(f"{params}: needs a top-level 'models:' list of model specs")

@@ -9,7 +9,7 @@ WHEELS ?= /opt/wheels
 TORCH_SOURCE := $(if $(wildcard $(WHEELS)),--find-links $(WHEELS),--extra-index-url https://download.pytorch.org/whl/cpu --index-strategy unsafe-best-match)
 EXTRA ?= cpu
 
-.PHONY: setup study test lint bench-sandbox clean-results
+.PHONY: setup study test bench-sandbox clean-results
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)

@@ -80,6 +80,24 @@ def test_int8_reports_agreement(onnx_root):
     fp32 = json.loads((onnx_root / "fp32" / "parity.json").read_text())
     assert [p["reference"] for p in report["probes"]] == [p["reference"] for p in fp32["probes"]]
     assert (onnx_root / "int8" / "model.onnx").exists() and (onnx_root / "int8" / "config.json").exists()
+    assert report["quantization"] == export_mod.INT8_SCHEME
+
+
+def test_int8_replaces_every_weight_matmul_with_8bit_blocks(onnx_root):
+    import onnx
+    from onnx import helper
+
+    def weight_matmuls(model):
+        names = {i.name for i in model.graph.initializer}
+        return [n for n in model.graph.node if n.op_type == "MatMul" and n.input[1] in names]
+
+    fp32 = onnx.load(str(onnx_root / "fp32" / "model.onnx"), load_external_data=False)
+    int8 = onnx.load(str(onnx_root / "int8" / "model.onnx"), load_external_data=False)
+    quantized = [n for n in int8.graph.node if n.op_type == "MatMulNBits"]
+    assert len(quantized) == len(weight_matmuls(fp32)) > 0 and weight_matmuls(int8) == []
+    for node in quantized:
+        attrs = {a.name: helper.get_attribute_value(a) for a in node.attribute}
+        assert (attrs["bits"], attrs["block_size"], attrs["accuracy_level"]) == (8, 128, 4)
 
 
 def test_parity_json_is_deterministic(onnx_root, spec, tmp_path):

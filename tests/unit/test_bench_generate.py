@@ -41,7 +41,12 @@ def test_end_to_end_tiny(tiny_qwen_dir, tiny_qwen_onnx, tmp_path, capsys):
     for name in ("ort-fp32-b1", "ort-fp32-b2"):  # the tiny export is parity-gated against transformers
         assert engines[name]["token_agreement"] == 1.0 and engines[name]["prompts_identical"] == 1.0
     assert engines["ort-fp32-b1"]["pct_of_floor"] is not None and engines["ort-fp32-b2"]["pct_of_floor"] is None
+    # the floor from the best copy bandwidth is never below the 1-thread one, so its percentage is never above
+    one = engines["ort-fp32-b1"]
+    assert one["floor_tok_s"] >= one["floor_tok_s_1_thread"] and one["pct_of_floor"] <= one["pct_of_floor_1_thread"]
     w = report["weights"]
-    assert 0 < w["int8"]["bytes_per_token"] < w["fp32"]["bytes_per_token"] < w["fp32"]["initializer_bytes"]
-    assert [g["met"] in (True, False) for g in report["goals"]] == [True] * 5
+    # The tiny model's 32-wide MatMuls are padded to int8 blocks of 128, so int8 is not smaller here.
+    assert 0 < w["int8"]["bytes_per_token"] and 0 < w["fp32"]["bytes_per_token"] < w["fp32"]["initializer_bytes"]
+    assert w["int8"]["gather_only_bytes"] == w["fp32"]["gather_only_bytes"] > 0  # the embedding stays fp32
+    assert [g["met"] in (True, False) for g in report["goals"]] == [True] * 7
     assert "decode tok/s" in capsys.readouterr().out

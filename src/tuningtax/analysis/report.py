@@ -22,7 +22,9 @@ FLOAT_FORMAT = "{:.4f}".format
 def _write_table(df: pd.DataFrame, out_dir: Path, name: str, title: str) -> None:
     out_dir.mkdir(parents=True, exist_ok=True)
     write_text_atomic(out_dir / f"{name}.csv", df.to_csv(index=False, float_format="%.4f", lineterminator="\n"))
-    body = df.to_markdown(index=False, floatfmt=".2f") if len(df) else "_no rows_"
+    # object dtype keeps each cell's type: tabulate formats the frame's values, which a mixed int/float frame
+    # upcasts to float, printing counts as "72.00".
+    body = df.astype(object).to_markdown(index=False, floatfmt=".2f") if len(df) else "_no rows_"
     write_text_atomic(out_dir / f"{name}.md", f"# {title}\n\n{body}\n")
 
 

@@ -5,7 +5,7 @@ Engines (all greedy argmax, no stop tokens, so every row decodes exactly ``--max
   eager        transformers ``generate``, fp32, ``attn_implementation="eager"``, batch 1
   ort-fp32-b1  the project's numpy greedy loop (``ort_session.greedy``) over the fp32 export, batch 1
   ort-fp32-bN  the same, N prompts per call (``--batch-size``, default 8)
-  ort-int8-b1, ort-int8-bN  the same over the dynamic-int8 export
+  ort-int8-b1, ort-int8-bN  the same over the int8 export (export.INT8_SCHEME)
 
 Prompts: ``--n-prompts`` humaneval-single-line tasks rendered with fim-psm, one task per HumanEval problem
 (its longest), keeping problems whose prompt has at least ``--prompt-tokens`` tokens and cutting each to
@@ -23,7 +23,8 @@ Bandwidth floor (batch 1 decode): every decoded token reads each weight once, ex
 are only gathered (one row per token): weight_bytes = initializer bytes minus those consumed only by Gather.
 Copy bandwidth = 2 x bytes / time of a numpy copy (read + write, the STREAM convention), best of
 ``--copy-repeats`` with 1 and ``--threads`` threads, the higher kept (a higher bandwidth = a stricter floor).
-floor_tok_s = bandwidth / weight_bytes; KV-cache and activation traffic are ignored (about 7 MB per token
+floor_tok_s = bandwidth / weight_bytes; floor_tok_s_1_thread uses the 1-thread copy (the convention of the
+figures the study's issue quotes: 26-30 GB/s, fp32 floor 13-15 tok/s), and both percentages are reported; KV-cache and activation traffic are ignored (about 7 MB per token
 at 300 tokens for the 0.5B model, under 0.5 % of its fp32 weights).
 Each engine first runs one untimed 2-token warm-up at its batch size on a short prompt.
 """
@@ -301,7 +302,10 @@ def engine_record(run: Run, batch: int, variant: str, n_prompt_tokens: int, max_
     if floor is not None:
         rec["weight_bytes_per_token"] = floor["bytes_per_token"]
         rec["floor_tok_s"] = _r(floor["floor_tok_s"], 2)
-        rec["pct_of_floor"] = _r(100 * decode_tok_s / floor["floor_tok_s"], 1) if batch == 1 and decode_tok_s else None
+        rec["floor_tok_s_1_thread"] = _r(floor["floor_tok_s_1_thread"], 2)
+        at_batch_1 = batch == 1 and decode_tok_s
+        rec["pct_of_floor"] = _r(100 * decode_tok_s / floor["floor_tok_s"], 1) if at_batch_1 else None
+        rec["pct_of_floor_1_thread"] = _r(100 * decode_tok_s / floor["floor_tok_s_1_thread"], 1) if at_batch_1 else None
     return rec
 
 
@@ -326,9 +330,10 @@ def goals(records: dict[str, dict[str, Any]], batch: int) -> list[dict[str, Any]
         out.append({"goal": f"ORT int8 {b} decode >= {GOAL_INT8_VS_FP32:g}x ORT fp32 {b} (pass@1 parity: measured "
                             f"elsewhere)", "value": x, "met": None if x is None else bool(x >= GOAL_INT8_VS_FP32)})
     for v in ("fp32", "int8"):
-        x = get(f"ort-{v}-b1", "pct_of_floor")
-        out.append({"goal": f"ORT {v} batch 1 decode >= {100 * GOAL_FLOOR:g} % of the bandwidth floor", "value": x,
-                    "met": None if x is None else bool(x >= 100 * GOAL_FLOOR)})
+        for key, copy in (("pct_of_floor", "best copy bandwidth"), ("pct_of_floor_1_thread", "1-thread copy")):
+            x = get(f"ort-{v}-b1", key)
+            out.append({"goal": f"ORT {v} batch 1 decode >= {100 * GOAL_FLOOR:g} % of the bandwidth floor ({copy})",
+                        "value": x, "met": None if x is None else bool(x >= 100 * GOAL_FLOOR)})
     return out
 
 
@@ -339,7 +344,7 @@ def print_table(report: dict[str, Any]) -> None:
             ("e2e tok/s", "e2e_tok_s", "{:.2f}"), ("decode x eager", "decode_x_eager", "{:.2f}"),
             ("prefill x eager", "prefill_x_eager", "{:.2f}"), ("tok agree", "token_agreement", "{:.3f}"),
             ("prompts same", "prompts_identical", "{:.3f}"), ("floor tok/s", "floor_tok_s", "{:.1f}"),
-            ("% floor", "pct_of_floor", "{:.1f}")]
+            ("% floor", "pct_of_floor", "{:.1f}"), ("% 1-thread floor", "pct_of_floor_1_thread", "{:.1f}")]
     table = [[h for h, _, _ in cols]]
     for rec in report["engines"]:
         table.append([("-" if rec.get(k) is None else f.format(rec[k])) for _, k, f in cols])
@@ -441,7 +446,8 @@ def main(argv: list[str]) -> int:
         for variant in ("fp32", "int8"):
             if any(e.startswith(f"ort-{variant}") for e in engines):
                 wb = weight_bytes(dirs[variant])
-                floors[variant] = {**wb, "floor_tok_s": bandwidth["gb_s"] * 1e9 / wb["bytes_per_token"]}
+                floors[variant] = {**wb, "floor_tok_s": bandwidth["gb_s"] * 1e9 / wb["bytes_per_token"],
+                                   "floor_tok_s_1_thread": bandwidth["gb_s_1_thread"] * 1e9 / wb["bytes_per_token"]}
 
     load_start = os.getloadavg()  # recorded: other processes on the machine skew every figure below
     # ORT first, eager last: once torch's OpenMP pool exists its spinning threads can steal cores from ORT.
@@ -481,8 +487,9 @@ def main(argv: list[str]) -> int:
             "e2e_tok_s": "rows x max_new_tokens / (prefill + decode time)",
             "token_agreement": "position-wise fraction of tokens equal to the reference engine's",
             "prompts_identical": "fraction of prompts whose tokens all equal the reference engine's",
-            "floor_tok_s": "copy bandwidth (2 x bytes / numpy copy time) / weight bytes read per token "
-                           "(initializers minus Gather-only embedding tables)",
+            "floor_tok_s": "copy bandwidth (2 x bytes / numpy copy time, best of 1 and N threads) / weight bytes "
+                           "read per token (initializers minus Gather-only embedding tables)",
+            "floor_tok_s_1_thread": "the same with the 1-thread copy bandwidth",
         },
         "setup": {
             "model_hf_dir": str(hf_dir), "fp32_dir": str(args.fp32_dir), "int8_dir": str(args.int8_dir),

@@ -9,7 +9,7 @@ from pathlib import Path
 
 from tuningtax.errors import UserError
 from tuningtax.jsonl import read_jsonl
-from tuningtax.models.cli import DEFAULT_ONNX_ROOT, _default_threads, _spec_arguments, load_spec
+from tuningtax.models.cli import DEFAULT_ONNX_ROOT, add_spec_arguments, default_threads, load_spec
 from tuningtax.tasks.schema import task_from_record
 
 # The study's budgets: 128-256 new tokens for FIM, 512 for Command.
@@ -17,7 +17,7 @@ DEFAULT_MAX_NEW_TOKENS = {"flow": 128, "completion": 256, "command": 512}
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    _spec_arguments(parser)
+    add_spec_arguments(parser)
     parser.add_argument("--variant", default="fp32", choices=["fp32", "int8"])
     parser.add_argument("--onnx-dir", type=Path, help="exported model folder (default data/03_onnx/NAME/VARIANT)")
     parser.add_argument("--tasks", required=True, type=Path)
@@ -26,7 +26,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--batch-size", type=int, default=8)
     parser.add_argument("--max-new-tokens", type=int, help="default by mode: " + json.dumps(DEFAULT_MAX_NEW_TOKENS))
     parser.add_argument("--max-prompt-tokens", type=int, default=2048)
-    parser.add_argument("--threads", type=int, default=_default_threads())
+    parser.add_argument("--threads", type=int, default=default_threads())
     parser.add_argument("--provider", default="cpu", choices=["cpu", "cuda"])
     parser.add_argument("--no-progress", action="store_true")
 

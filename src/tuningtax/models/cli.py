@@ -46,18 +46,18 @@ def load_spec(name: str, params: Path = Path("params.yaml"), spec_json: str | No
     return ModelSpec.from_dict(entry, where=f"{params}: models[{index}]")
 
 
-def _spec_arguments(parser: argparse.ArgumentParser) -> None:
+def add_spec_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--model", required=True, help="model name (the name field of a models: entry)")
     parser.add_argument("--params", type=Path, default=Path("params.yaml"), help="params file (default params.yaml)")
     parser.add_argument("--spec-json", help="the model spec inline as JSON (overrides --params)")
 
 
-def _default_threads() -> int:
+def default_threads() -> int:
     return int(os.environ.get("OMP_NUM_THREADS") or os.cpu_count() or 1)
 
 
 def add_arguments_fetch_model(parser: argparse.ArgumentParser) -> None:
-    _spec_arguments(parser)
+    add_spec_arguments(parser)
 
 
 def run_fetch_model(args: argparse.Namespace) -> int:
@@ -69,7 +69,7 @@ def run_fetch_model(args: argparse.Namespace) -> int:
 
 
 def add_arguments_export(parser: argparse.ArgumentParser) -> None:
-    _spec_arguments(parser)
+    add_spec_arguments(parser)
     parser.add_argument("--variant", choices=("fp32", "int8"), default="fp32")
     parser.add_argument("--out", type=Path, help=f"output folder (default {DEFAULT_ONNX_ROOT}/MODEL/VARIANT)")
     parser.add_argument("--fp32-dir", type=Path, help="int8 only: the fp32 export to quantize (default: OUT/../fp32)")
@@ -81,7 +81,7 @@ def add_arguments_export(parser: argparse.ArgumentParser) -> None:
 
 
 def run_export(args: argparse.Namespace) -> int:
-    threads = args.threads or _default_threads()
+    threads = args.threads or default_threads()
     os.environ.setdefault("OMP_NUM_THREADS", str(threads))  # before torch is imported
     from tuningtax.models.export import export
 

@@ -44,3 +44,13 @@ def test_missing_file_and_bad_yaml(tmp_path):
         load_params(tmp_path / "x.yaml")
     with pytest.raises(UserError):
         validate_params({"benchmarks": []})
+
+
+@pytest.mark.parametrize("overlay", sorted(p.name for p in (SCHEMA_PATH.parent.parent / "configs").glob("*.yaml")))
+def test_config_overlays_are_valid_on_params(repo_root, overlay):
+    from snakemake.utils import update_config  # how `--configfile params.yaml OVERLAY` merges them
+
+    config = yaml.safe_load((repo_root / "params.yaml").read_text())
+    update_config(config, yaml.safe_load((repo_root / "configs" / overlay).read_text()))
+    validate_params(config, f"params.yaml + configs/{overlay}")
+    assert config["models"], "the overlay keeps params.yaml's models"

@@ -68,3 +68,44 @@ def test_greedy_ends_early_when_all_rows_stop():
 def test_load_session_missing_model(tmp_path):
     with pytest.raises(UserError, match="does not exist; export the model first"):
         load_session(tmp_path)
+
+
+def _toy_matmul_export(folder):
+    """A one-MatMul graph whose 64x64 weight lives in model.onnx_data, like the real exports."""
+    import onnx
+    from onnx import TensorProto, helper, numpy_helper
+
+    weight = numpy_helper.from_array(np.arange(64 * 64, dtype=np.float32).reshape(64, 64) / 4096, "w")
+    graph = helper.make_graph([helper.make_node("MatMul", ["x", "w"], ["y"])], "toy",
+                              [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 64])],
+                              [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, 64])], [weight])
+    folder.mkdir(parents=True)
+    onnx.save(helper.make_model(graph), str(folder / "model.onnx"), save_as_external_data=True,
+              location="model.onnx_data", size_threshold=0)
+    return folder
+
+
+def test_symlinked_weights_are_refused_with_the_fix(tmp_path):
+    source = _toy_matmul_export(tmp_path / "source")
+    shared = tmp_path / "shared"
+    shared.mkdir()
+    (shared / "model.onnx").write_bytes((source / "model.onnx").read_bytes())
+    (shared / "model.onnx_data").symlink_to(source / "model.onnx_data")
+    with pytest.raises(UserError, match=r"model.onnx_data is a symbolic link.*replace it with a copy"):
+        load_session(shared)
+    load_session(source)  # the real file loads
+
+
+def test_quantizing_hard_linked_weights_is_refused_and_writes_nothing(tmp_path):
+    from tuningtax.models.export import quantize_int8
+
+    source = _toy_matmul_export(tmp_path / "source")
+    (tmp_path / "other-checkout.onnx_data").hardlink_to(source / "model.onnx_data")
+    target = tmp_path / "int8"
+    target.mkdir()
+    with pytest.raises(UserError, match=r"model.onnx_data has 2 hard links.*replace it with a copy"):
+        quantize_int8(source / "model.onnx", target / "model.onnx")
+    assert list(target.iterdir()) == []
+    (tmp_path / "other-checkout.onnx_data").unlink()
+    quantize_int8(source / "model.onnx", target / "model.onnx")
+    assert (target / "model.onnx").exists()

@@ -23,6 +23,7 @@ from typing import Any
 from tuningtax.errors import UserError
 from tuningtax.models.families import Family, bos_ids, encode_text, fim_ids, get_family, stop_token_ids
 from tuningtax.models.offline_qwen import log, publish_dir, resolve_source
+from tuningtax.models.ort_session import EXTERNAL_DATA_SUFFIXES
 from tuningtax.models.spec import ModelSpec
 
 VARIANTS = ("fp32", "int8")
@@ -40,7 +41,7 @@ PROBES: tuple[tuple[str, str | None], ...] = (
     ("def add(a, b):\n    return ", "\n\n\nprint(add(2, 3))\n"),
     ("import os\n\n\ndef list_python_files(folder):\n", None),
 )
-_EXTERNAL_DATA_SUFFIXES = (".onnx", ".onnx_data", ".onnx.data", ".data")
+_GRAPH_FILE_SUFFIXES = (".onnx", *EXTERNAL_DATA_SUFFIXES)
 
 
 def probe_ids(family: Family, tokenizer: Any) -> list[list[int]]:
@@ -216,6 +217,9 @@ def quantize_int8(source: Path, target: Path) -> None:
         block_size=INT8_SCHEME["block_size"], is_symmetric=INT8_SCHEME["is_symmetric"],
         accuracy_level=INT8_SCHEME["accuracy_level"], bits=INT8_SCHEME["bits"], quant_format=QuantFormat.QOperator,
         op_types_to_quantize=tuple(INT8_SCHEME["op_types"]))
+    from tuningtax.models.ort_session import check_external_data
+
+    check_external_data(source.parent, hard_links_allowed=False)
     quantizer = MatMulNBitsQuantizer(onnx.load(os.fspath(source)), algo_config=config)
     quantizer.process()
     quantizer.model.save_model_to_file(os.fspath(target), use_external_data_format=True)
@@ -234,7 +238,7 @@ def _build_int8(spec: ModelSpec, tmp: Path, fp32_dir: Path, threads: int) -> dic
     log(f"quantizing {fp32_dir} to int8 ({INT8_SCHEME['op']}, blocks of {INT8_SCHEME['block_size']})")
     quantize_int8(fp32_dir / "model.onnx", tmp / "model.onnx")
     for item in fp32_dir.iterdir():  # config, generation config and tokenizer files travel with the graph
-        if item.is_file() and item.name != "parity.json" and not item.name.endswith(_EXTERNAL_DATA_SUFFIXES):
+        if item.is_file() and item.name != "parity.json" and not item.name.endswith(_GRAPH_FILE_SUFFIXES):
             shutil.copy2(item, tmp / item.name)
     tokenizer = _load_tokenizer(tmp)
     stop_ids = stop_token_ids(get_family(spec.family), tokenizer)

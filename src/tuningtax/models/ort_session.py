@@ -22,6 +22,24 @@ PROVIDERS = {"cpu": "CPUExecutionProvider", "cuda": "CUDAExecutionProvider"}
 _ORT_DTYPES = {"tensor(float)": np.float32, "tensor(float16)": np.float16}
 
 
+EXTERNAL_DATA_SUFFIXES = (".onnx_data", ".onnx.data", ".data")
+
+
+def check_external_data(onnx_dir: str | Path, hard_links_allowed: bool = True) -> None:
+    """Refuse, with the file and the fix, external weight files that ONNX tools will not read: ONNX Runtime
+    rejects a symlink leaving the model folder, and ``onnx.load`` any symlink or file with several hard links
+    (exports shared between checkouts with ``ln -s`` or ``cp -al``)."""
+    for item in sorted(Path(onnx_dir).iterdir()):
+        if not item.name.endswith(EXTERNAL_DATA_SUFFIXES):
+            continue
+        if item.is_symlink():
+            raise UserError(f"{item} is a symbolic link; ONNX Runtime and onnx refuse external weights that are "
+                            f"links: replace it with a copy (cp --remove-destination \"$(readlink -f {item})\" {item})")
+        if not hard_links_allowed and item.stat().st_nlink > 1:
+            raise UserError(f"{item} has {item.stat().st_nlink} hard links; onnx refuses to read such weights: "
+                            f"replace it with a copy (cp {item} {item}.copy && mv {item}.copy {item})")
+
+
 def load_session(onnx_dir: str | Path, threads: int = 1, provider: str = "cpu") -> Any:
     """An InferenceSession on ``onnx_dir/model.onnx`` with explicit thread counts (oversubscription on a
     busy 2-core machine collapses throughput), failing loudly if the requested provider is not first."""
@@ -30,6 +48,7 @@ def load_session(onnx_dir: str | Path, threads: int = 1, provider: str = "cpu") 
     path = Path(onnx_dir) / "model.onnx"
     if not path.exists():
         raise UserError(f"{path} does not exist; export the model first (python -m tuningtax export)")
+    check_external_data(path.parent)
     if provider not in PROVIDERS:
         raise UserError(f"provider {provider!r} is unknown; expected one of {', '.join(PROVIDERS)}")
     opts = ort.SessionOptions()

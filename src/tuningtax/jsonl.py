@@ -17,6 +17,21 @@ def dumps(record: dict) -> str:
     return json.dumps(record, ensure_ascii=False, separators=(", ", ": "))
 
 
+def expand_jsonl_inputs(inputs: Iterable[str | os.PathLike], what: str) -> list[Path]:
+    """Files as given, each folder replaced by its ``*.jsonl`` files (sorted); a folder without any is an error
+    naming ``what`` it should have held."""
+    paths: list[Path] = []
+    for item in map(Path, inputs):
+        if item.is_dir():
+            found = sorted(item.glob("*.jsonl"))
+            if not found:
+                raise UserError(f"{item}: folder holds no *.jsonl {what}")
+            paths += found
+        else:
+            paths.append(item)
+    return paths
+
+
 def iter_jsonl(path: str | os.PathLike) -> Iterator[dict]:
     for _, record in iter_numbered_jsonl(path):
         yield record

@@ -19,8 +19,10 @@ def _figure():
 
 
 def _save(fig, path: Path) -> None:
+    """Write ``fig`` to ``path`` and close it."""
     path.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(path, dpi=110, bbox_inches="tight", metadata=PNG_METADATA)
+    _figure().close(fig)
 
 
 def tax_plot(tax: pd.DataFrame, path: Path) -> None:
@@ -36,7 +38,6 @@ def tax_plot(tax: pd.DataFrame, path: Path) -> None:
     ax.set_xlabel("Δ pass@1, instruct − base (points), 95 % bootstrap CI")
     ax.invert_yaxis()
     _save(fig, path)
-    plt.close(fig)
 
 
 def trajectory_plot(grid: pd.DataFrame, series: list[dict], steps: dict[str, int], path: Path) -> None:
@@ -54,7 +55,6 @@ def trajectory_plot(grid: pd.DataFrame, series: list[dict], steps: dict[str, int
     ax.set_ylabel("pass@1 (%)")
     ax.legend(fontsize=6)
     _save(fig, path)
-    plt.close(fig)
 
 
 def three_mode_heatmap(view: pd.DataFrame, path: Path) -> None:
@@ -69,4 +69,3 @@ def three_mode_heatmap(view: pd.DataFrame, path: Path) -> None:
     ax.set_yticks(range(len(wide)), wide.index, fontsize=7)
     fig.colorbar(image, ax=ax, label="pass (Flow: share of lines)")
     _save(fig, path)
-    plt.close(fig)

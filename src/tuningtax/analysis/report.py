@@ -15,9 +15,7 @@ import pandas as pd
 
 from tuningtax.errors import UserError
 from tuningtax.jsonl import read_jsonl, write_text_atomic
-
-FLOAT_FORMAT = "{:.4f}".format
-
+from tuningtax.taxonomy.sheet import KEY_FIELDS
 
 def _write_table(df: pd.DataFrame, out_dir: Path, name: str, title: str) -> None:
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -60,7 +58,7 @@ def tabulate(samples: pd.DataFrame, tasks_frame: pd.DataFrame, params: dict, out
     if params["series"]:
         traj = trajectory_table(outcomes, [(s["start"], s["checkpoints"]) for s in params["series"]], seed=seed,
                                 n_resamples=n_resamples)
-        steps = {m: s for m, s in params["steps"].items()}
+        steps = params["steps"]
         traj["step"] = traj["checkpoint"].map(steps)
         _write_table(traj, out_dir, "trajectory", "Checkpoints against their starting model")
         plots.trajectory_plot(grid, params["series"], steps, plots_dir / "trajectory.png")
@@ -81,7 +79,7 @@ def tabulate(samples: pd.DataFrame, tasks_frame: pd.DataFrame, params: dict, out
     metrics = {"pass@1": {f"{r.model}/{r.benchmark}/{r.format}/{r.level}": round(r.pass1, 4)
                           for r in grid.itertuples()}}
     if labels is not None:
-        keys = ["model", "benchmark", "format", "level", "task_id", "sample"]
+        keys = list(KEY_FIELDS)  # the label sheet's join key
         merged = labels[[*keys, "label"]].merge(samples, on=keys, how="left")
         # Labels of samples this run does not have (another subset or model) cannot be compared: count them.
         unmatched = int(merged["category"].isna().sum())

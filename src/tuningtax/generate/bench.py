@@ -183,7 +183,8 @@ def run_ort(engine: str, session: Any, prompts: Sequence[Prompt], batch: int, ma
     greedy(session, *left_pad([prompts[0].input_ids[:WARMUP_TOKENS]] * batch, pad_id), 2, [])
     tokens: list[list[int]] = []
     prefill = decode = 0.0
-    for rows in _batches(prompts, batch):
+    batches = _batches(prompts, batch)
+    for rows in batches:
         timed = _TimedSession(session)
         ids, mask = left_pad(rows, pad_id)
         start = time.perf_counter()
@@ -193,7 +194,7 @@ def run_ort(engine: str, session: Any, prompts: Sequence[Prompt], batch: int, ma
         decode += end - timed.run_ends[0]
         tokens += out
         log(f"{engine}: {len(tokens)}/{len(prompts)} prompts")
-    return _check_lengths(Run(engine, tokens, prefill, decode, len(_batches(prompts, batch))), max_new)
+    return _check_lengths(Run(engine, tokens, prefill, decode, len(batches)), max_new)
 
 
 def run_eager(hf_dir: Path, prompts: Sequence[Prompt], max_new: int, pad_id: int, threads: int) -> Run:
@@ -421,11 +422,11 @@ def main(argv: list[str]) -> int:
         spec = ModelSpec(name=hf_dir.name, family=args.family, role="instruct", source=str(hf_dir))
     from transformers import AutoTokenizer
 
-    from tuningtax.models.families import stop_token_ids
+    from tuningtax.models.families import pad_token_id, stop_token_ids
 
     tokenizer = AutoTokenizer.from_pretrained(hf_dir)
     stops = stop_token_ids(args.family, tokenizer)
-    pad_id = int(tokenizer.pad_token_id if tokenizer.pad_token_id is not None else stops[0])
+    pad_id = pad_token_id(tokenizer, stops)
     prompts = select_prompts(tokenizer, args.family, args.n_prompts, args.prompt_tokens)
     n_prompt_tokens = sum(len(p.input_ids) for p in prompts)
     log(f"{len(prompts)} prompts of {args.prompt_tokens} tokens; engines: {', '.join(engines)}")

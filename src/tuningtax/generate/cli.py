@@ -35,7 +35,7 @@ def run(args: argparse.Namespace) -> int:
     from transformers import AutoTokenizer
 
     from tuningtax.generate.core import GenerationConfig, generate_to_file
-    from tuningtax.models.families import get_family, stop_token_ids
+    from tuningtax.models.families import get_family, pad_token_id, stop_token_ids
     from tuningtax.models.ort_session import load_session
     from tuningtax.prompts import render
 
@@ -57,11 +57,10 @@ def run(args: argparse.Namespace) -> int:
     tokenizer = AutoTokenizer.from_pretrained(onnx_dir)
     prompts = [render(args.prompt_format, t, tokenizer, family, args.max_prompt_tokens, role=spec.role) for t in tasks]
     stops = stop_token_ids(family, tokenizer)
-    pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else stops[0]
     config = GenerationConfig(
         model=spec.name, variant=args.variant, family=spec.family, role=spec.role, prompt_format=args.prompt_format,
         batch_size=args.batch_size, max_new_tokens=max_new, max_prompt_tokens=args.max_prompt_tokens,
-        stop_token_ids=tuple(stops), pad_token_id=int(pad),
+        stop_token_ids=tuple(stops), pad_token_id=pad_token_id(tokenizer, stops),
         extra={"source": spec.source, "revision": spec.revision, "provider": args.provider},
     )
     session = load_session(onnx_dir, threads=args.threads, provider=args.provider)

@@ -21,9 +21,10 @@ from pathlib import Path
 from typing import Any
 
 from tuningtax.errors import UserError
-from tuningtax.models.families import Family, bos_ids, encode_text, fim_ids, get_family, stop_token_ids
+from tuningtax.models.families import (Family, bos_ids, encode_text, fim_ids, get_family, pad_token_id,
+                                       stop_token_ids)
 from tuningtax.models.offline_qwen import log, publish_dir, resolve_source
-from tuningtax.models.ort_session import EXTERNAL_DATA_SUFFIXES
+from tuningtax.models.ort_session import EXTERNAL_DATA_SUFFIXES, check_external_data
 from tuningtax.models.spec import ModelSpec
 
 VARIANTS = ("fp32", "int8")
@@ -124,11 +125,6 @@ def _load_tokenizer(folder: Path) -> Any:
     return AutoTokenizer.from_pretrained(folder)
 
 
-def _pad_id(tokenizer: Any, stop_ids: list[int]) -> int:
-    # Left padding is masked out, so any id works; prefer the tokenizer's own pad.
-    return int(tokenizer.pad_token_id if tokenizer.pad_token_id is not None else stop_ids[0] if stop_ids else 0)
-
-
 def _write_json(path: Path, data: dict[str, Any]) -> None:
     path.write_text(json.dumps(data, indent=2, sort_keys=True, ensure_ascii=False) + "\n", encoding="utf-8")
 
@@ -185,7 +181,7 @@ def _build_fp32(spec: ModelSpec, tmp: Path, threads: int, last_logits: bool) -> 
     tokenizer = _load_tokenizer(tmp)
     family = get_family(spec.family)
     stop_ids = stop_token_ids(family, tokenizer)
-    pad_id = _pad_id(tokenizer, stop_ids)
+    pad_id = pad_token_id(tokenizer, stop_ids)
     rows = probe_ids(family, tokenizer)
     log(f"parity check: PyTorch vs ONNX Runtime greedy, {len(rows)} probes x {MAX_NEW_TOKENS} tokens")
     start = time.perf_counter()
@@ -213,13 +209,11 @@ def quantize_int8(source: Path, target: Path) -> None:
     from onnxruntime.quantization import QuantFormat
     from onnxruntime.quantization.matmul_nbits_quantizer import DefaultWeightOnlyQuantConfig, MatMulNBitsQuantizer
 
+    check_external_data(source.parent, hard_links_allowed=False)
     config = DefaultWeightOnlyQuantConfig(
         block_size=INT8_SCHEME["block_size"], is_symmetric=INT8_SCHEME["is_symmetric"],
         accuracy_level=INT8_SCHEME["accuracy_level"], bits=INT8_SCHEME["bits"], quant_format=QuantFormat.QOperator,
         op_types_to_quantize=tuple(INT8_SCHEME["op_types"]))
-    from tuningtax.models.ort_session import check_external_data
-
-    check_external_data(source.parent, hard_links_allowed=False)
     quantizer = MatMulNBitsQuantizer(onnx.load(os.fspath(source)), algo_config=config)
     quantizer.process()
     quantizer.model.save_model_to_file(os.fspath(target), use_external_data_format=True)
@@ -246,7 +240,7 @@ def _build_int8(spec: ModelSpec, tmp: Path, fp32_dir: Path, threads: int) -> dic
     if rows != [p["prompt_ids"] for p in ref["probes"]]:
         raise UserError(f"{fp32_parity}: its probes do not match this version's probe set; re-export fp32")
     reference = [p["reference"] for p in ref["probes"]]
-    single, batched = _onnx_tokens(tmp, rows, stop_ids, _pad_id(tokenizer, stop_ids), threads)
+    single, batched = _onnx_tokens(tmp, rows, stop_ids, pad_token_id(tokenizer, stop_ids), threads)
     report = {**_header(spec, "int8", stop_ids, ref.get("graph_edits", [])), "quantization": INT8_SCHEME,
               "reference_engine": "transformers generate, greedy, batch 1 (tokens recorded in fp32 parity.json)",
               **parity_report(rows, reference, single, batched)}

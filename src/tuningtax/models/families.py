@@ -146,6 +146,11 @@ def stop_token_ids(family: Family | str, tokenizer: Any) -> list[int]:
     return list(dict.fromkeys(i for i in ids if i is not None))
 
 
+def pad_token_id(tokenizer: Any, stop_ids: list[int]) -> int:
+    """The id used for left padding: masked out, so any id works; the tokenizer's own pad when it has one."""
+    return int(tokenizer.pad_token_id if tokenizer.pad_token_id is not None else stop_ids[0] if stop_ids else 0)
+
+
 def encode_text(tokenizer: Any, text: str, leading_space: bool = True) -> list[int]:
     """Plain text to ids: no special tokens added, special-token look-alikes in the text kept as text."""
     if not text:

@@ -18,14 +18,14 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 
 from tuningtax.errors import UserError
-from tuningtax.jsonl import read_jsonl
 from tuningtax.sandbox.core import SandboxConfig, resolved_backend, run_programs
-from tuningtax.tasks.schema import Task, build_program, task_from_record
+from tuningtax.sandbox.cli import load_tasks
+from tuningtax.tasks.schema import Task, build_program
 
 
 def _load_tasks(path: str | None) -> list[Task]:
     if path:
-        return [task_from_record(r, where=f"{path}: record {i}") for i, r in enumerate(read_jsonl(path), 1)]
+        return list(load_tasks(path).values())
     from tuningtax.tasks.registry import build_tasks
 
     return build_tasks("humaneval-single-line")

@@ -12,7 +12,7 @@ import os
 from pathlib import Path
 
 from tuningtax.errors import UserError
-from tuningtax.jsonl import iter_numbered_jsonl, read_jsonl, write_jsonl
+from tuningtax.jsonl import expand_jsonl_inputs, iter_numbered_jsonl, read_jsonl, write_jsonl
 from tuningtax.sandbox.core import BACKENDS, SandboxConfig, SandboxError, run_programs
 from tuningtax.tasks.schema import build_program, task_from_record
 
@@ -52,9 +52,10 @@ def load_tasks(tasks_path: str) -> dict:
     return tasks
 
 
-def load_jobs(tasks_path: str, completions_path: str) -> list[tuple[str, int, str]]:
-    """(task_id, sample, program) sorted by task order then sample; UserError on any inconsistency."""
-    tasks = load_tasks(tasks_path)
+def load_jobs(tasks_path: str, completions_path: str, tasks: dict | None = None) -> list[tuple[str, int, str]]:
+    """(task_id, sample, program) sorted by task order then sample; UserError on any inconsistency.
+    ``tasks``: ``load_tasks(tasks_path)`` when the caller has it already."""
+    tasks = load_tasks(tasks_path) if tasks is None else tasks
     order = {task_id: n for n, task_id in enumerate(tasks)}
     jobs, seen = [], set()
     path = Path(completions_path)
@@ -104,10 +105,8 @@ def run(args: argparse.Namespace) -> int:
         execute_jobs(load_jobs(args.tasks, args.completions), config, args.out, args.timings)
         return 0
     # A folder (one file per post-processing level): every file is checked before anything runs.
-    files = sorted(completions.glob("*.jsonl"))
-    if not files:
-        raise UserError(f"{completions}: folder holds no *.jsonl completions")
-    planned = [(f, load_jobs(args.tasks, str(f))) for f in files]
+    tasks = load_tasks(args.tasks)
+    planned = [(f, load_jobs(args.tasks, str(f), tasks)) for f in expand_jsonl_inputs([completions], "completions")]
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     for path, jobs in planned:

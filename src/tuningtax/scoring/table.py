@@ -12,7 +12,7 @@ import io
 from pathlib import Path
 
 from tuningtax.errors import UserError
-from tuningtax.jsonl import read_jsonl, write_text_atomic
+from tuningtax.jsonl import expand_jsonl_inputs, read_jsonl, write_text_atomic
 from tuningtax.scoring.passk import pass_at_k_table
 
 KEYS = ("model", "variant", "benchmark", "format", "level")
@@ -27,8 +27,7 @@ def keys_from_path(path: Path) -> dict[str, str]:
 
 def score_rows(paths: list[Path]) -> list[dict]:
     rows = []
-    files = [f for p in paths for f in (sorted(p.glob("*.jsonl")) if p.is_dir() else [p])]
-    for path in files:
+    for path in expand_jsonl_inputs(paths, "execution results"):
         results = read_jsonl(path)
         if not results:
             raise UserError(f"{path}: no execution results")

@@ -12,7 +12,7 @@ import sys
 from pathlib import Path
 
 from tuningtax.errors import UserError
-from tuningtax.jsonl import read_jsonl, write_text_atomic
+from tuningtax.jsonl import expand_jsonl_inputs, read_jsonl, write_text_atomic
 from tuningtax.validation.core import ValidationFailed, describe_failures, load_suite_spec, validate_frame
 
 
@@ -48,23 +48,10 @@ def load_frame(path: Path):
     return pd.DataFrame.from_records(records)
 
 
-def _expand(inputs: list[str]) -> list[Path]:
-    paths = []
-    for item in map(Path, inputs):
-        if item.is_dir():
-            found = sorted(item.glob("*.jsonl"))
-            if not found:
-                raise UserError(f"{item}: folder holds no *.jsonl files to validate")
-            paths += found
-        else:
-            paths.append(item)
-    return paths
-
-
 def run(args: argparse.Namespace) -> int:
     spec = load_suite_spec(args.suite)
     summaries, failures = [], []
-    for path in _expand(args.input):
+    for path in expand_jsonl_inputs(args.input, "files to validate"):
         summary = {"file": str(path), **validate_frame(load_frame(path), spec, dict(args.param))}
         summaries.append(summary)
         if not summary["success"]:

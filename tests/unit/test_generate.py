@@ -71,6 +71,22 @@ def test_resume_after_torn_write_is_byte_identical(tiny_qwen_onnx, task_file, tm
     assert part.read_bytes() == full.read_bytes()
 
 
+@pytest.mark.parametrize("data_at", ["partial", "final"])
+def test_kill_between_the_two_renames_resumes(tiny_qwen_onnx, task_file, tmp_path, data_at):
+    out = tmp_path / "c.jsonl"
+    assert main(_args(tiny_qwen_onnx, task_file, out, 4)) == 0
+    finished = out.read_bytes()
+    partial = tmp_path / "c.jsonl.partial"
+    # The sidecar has moved, the data has not: finishing (partial -> final) or resuming (final -> partial).
+    if data_at == "partial":
+        out.rename(partial)
+    else:
+        (tmp_path / "c.jsonl.config.json").rename(tmp_path / "c.jsonl.partial.config.json")
+    assert main(_args(tiny_qwen_onnx, task_file, out, 4)) == 0
+    assert out.read_bytes() == finished and not partial.exists()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["c.jsonl", "c.jsonl.config.json"]
+
+
 def test_resume_after_kill_9_is_byte_identical(tiny_qwen_onnx, task_file, tmp_path):
     full = tmp_path / "full.jsonl"
     assert main(_args(tiny_qwen_onnx, task_file, full, 2, max_new=48)) == 0

@@ -55,6 +55,20 @@ def config_path(out: Path) -> Path:
     return out.with_name(out.name + ".config.json")
 
 
+def _move_with_sidecar(src: Path, dst: Path) -> None:
+    """Rename a generation file and its sidecar (sidecar first)."""
+    os.replace(config_path(src), config_path(dst))
+    os.replace(src, dst)
+
+
+def _undo_torn_move(final: Path, partial: Path) -> None:
+    """A kill between ``_move_with_sidecar``'s two renames leaves one name's sidecar beside the other name's
+    data: put the sidecar back beside its data, so the run resumes instead of refusing a missing sidecar."""
+    for data, other in ((partial, final), (final, partial)):
+        if data.exists() and not other.exists() and not config_path(data).exists() and config_path(other).exists():
+            os.replace(config_path(other), config_path(data))
+
+
 def _check_sidecar(path: Path, config: GenerationConfig) -> None:
     sidecar = config_path(path)
     if not sidecar.exists() or sidecar.read_text() != config.to_json():
@@ -89,10 +103,10 @@ def generate_to_file(tasks: list[Task], prompts: list[Any], tokenizer: Any, sess
 
     final = Path(out)
     out = final.with_name(final.name + ".partial")
+    _undo_torn_move(final, out)
     if final.exists():  # a finished file resumes as a complete partial: nothing left to generate
         _check_sidecar(final, config)
-        os.replace(config_path(final), config_path(out))
-        os.replace(final, out)
+        _move_with_sidecar(final, out)
     task_ids = [t.task_id for t in tasks]
     done = _completed_records(out, config, task_ids)
     if done == 0:
@@ -134,7 +148,6 @@ def generate_to_file(tasks: list[Task], prompts: list[Any], tokenizer: Any, sess
                 bar.set_postfix(tok_s=f"{new_tokens / max(time.perf_counter() - start, 1e-9):.1f}")
     if bar is not None:
         bar.close()
-    os.replace(config_path(out), config_path(final))
-    os.replace(out, final)
+    _move_with_sidecar(out, final)
     elapsed = time.perf_counter() - start
     return {"new_tokens": new_tokens, "seconds": elapsed, "tokens_per_s": new_tokens / max(elapsed, 1e-9)}

@@ -204,6 +204,11 @@ def _path(error) -> str:
     return parts or "(top level)"
 
 
+def model_key(model: str, variant: str) -> str:
+    """The name a run goes by in tables and pairs: fp32 is the model itself, other variants are marked."""
+    return model if variant == "fp32" else f"{model}@{variant}"
+
+
 def validate_params(config: dict, source: str = "params.yaml") -> None:
     """Raise UserError listing every schema violation with its field path and a fix."""
     import jsonschema
@@ -236,7 +241,7 @@ def _semantic_problems(config: dict) -> list[str]:
         if run["benchmark"] not in config["benchmarks"]:
             problems.append(f"field runs[{i}].benchmark: {run['benchmark']!r} is not listed under benchmarks, "
                             "so it would be scored without passing the gold gate; add it there")
-    known = set(names) | {f"{n}@{v}" for n in names for v in config["variants"] if v != "fp32"}
+    known = set(names) | {model_key(n, v) for n in names for v in config["variants"]}
     for i, pair in enumerate(config["pairs"]):
         for role in ("base", "instruct"):
             if pair[role] not in known:

@@ -125,3 +125,12 @@ def test_cohen_kappa_hand_value_and_statsmodels():
     assert math.isnan(cohen_kappa(["a", "a"], ["a", "a"]))
     with pytest.raises(ValueError):
         cohen_kappa(["a"], ["a", "b"])
+
+
+def test_classify_reads_a_sandbox_failure_through_its_detail():
+    # The sandbox reports every exception as `failed`; the detail says which (see taxonomy_status).
+    failed = {"passed": False, "status": "failed"}
+    assert classify({}, {**failed, "detail": "SyntaxError: invalid syntax"}, {"parses": None}) == "syntax_error"
+    assert classify({}, {**failed, "detail": "NameError: name 'x' is not defined"}, {}) == \
+        "timeout_or_runtime_error"
+    assert classify({**failed, "detail": "AssertionError"}, None, {}) == "functional_mismatch"

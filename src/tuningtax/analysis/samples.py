@@ -16,6 +16,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from tuningtax.config import model_key
 from tuningtax.errors import UserError
 from tuningtax.jsonl import read_jsonl, write_jsonl
 from tuningtax.metrics.fidelity import compute_metrics
@@ -23,11 +24,6 @@ from tuningtax.tasks.schema import Task, task_from_record
 from tuningtax.taxonomy.rules import classify, taxonomy_status
 
 KEYS = ("model", "variant", "benchmark", "format")
-
-
-def model_key(model: str, variant: str) -> str:
-    """The name a run goes by in tables: fp32 is the model itself, other variants are marked."""
-    return model if variant == "fp32" else f"{model}@{variant}"
 
 
 def _keys(execution_dir: Path) -> dict[str, str]:
@@ -76,7 +72,7 @@ def collect(execution_dirs: list[Path], completions_root: Path, tasks: dict[str,
                     "task_id": result["task_id"], "source_id": task.source_id, "mode": task.mode,
                     "sample": result["sample"], "passed": bool(result["passed"]), "status": result["status"],
                     "failure_status": status, "n_new_tokens": gen["n_new_tokens"],
-                    "category": classify({"status": status, "passed": result["passed"]}, None, metrics),
+                    "category": classify(result, None, metrics),
                     **metrics,
                 })
     return rows

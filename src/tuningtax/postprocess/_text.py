@@ -74,8 +74,8 @@ def fenced_blocks(text: str) -> list[Fence]:
         if not m:
             i += 1
             continue
-        before = [line for line in ls[:i] if line.strip()]
-        if not blocks and not m.group(1) and before and not any(is_prose(line) for line in before):
+        before = _nonblank(ls[:i]) if not blocks and not m.group(1) else []
+        if before and not any(is_prose(line) for line in before):
             # A bare fence after code and no opening fence: the answer began inside an implied block
             # (a completion that goes on "```\n\nThis code ..."), so the fence closes it.
             blocks.append(Fence("", -1, i, "".join(ls[:i])))

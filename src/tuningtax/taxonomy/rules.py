@@ -99,10 +99,13 @@ def _passed(value: Any) -> bool:
 
 
 def classify(sample: Evidence, result: Evidence | None, metrics: Evidence) -> str:
-    """The category of one sample; `result` may be None when the sample carries status/passed itself."""
-    outcome = {"status": sample.get("status"), "passed": sample.get("passed")}
+    """The category of one sample; `result` may be None when the sample carries status/passed itself. A
+    sandbox `failed` is read through `taxonomy_status` (with the `detail` beside it), so every caller gets
+    syntax and runtime errors apart from wrong answers."""
+    outcome = {"status": sample.get("status"), "passed": sample.get("passed"), "detail": sample.get("detail")}
     if result is not None:
-        outcome.update({k: result[k] for k in ("status", "passed") if k in result})
+        outcome.update({k: result[k] for k in ("status", "passed", "detail") if k in result})
+    outcome["status"] = taxonomy_status(outcome["status"], outcome["detail"] or "")
     if _passed(outcome["passed"]):
         return "passed"
     for rule in RULES:

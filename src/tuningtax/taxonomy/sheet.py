@@ -39,11 +39,14 @@ def build_sheet(samples: list[dict], completions_root: Path, tasks: dict, n: int
             if groups[key] and len(picked) < n:
                 picked.append(groups[key].pop(0))
     sheet = []
+    levels: dict[Path, dict] = {}  # each post-processed file read once, however many picks it serves
     for s in picked:
         # `model` names the run in tables (NAME@int8); the folders are named by checkpoint and variant.
         folder = completions_root.joinpath(*({**s, "model": s["checkpoint"]}[k] for k in RUN_KEYS))
-        post = {(r["task_id"], r["sample"]): r for r in read_jsonl(folder / "levels" / f"{s['level']}.jsonl")}
-        record = post[(s["task_id"], s["sample"])]
+        path = folder / "levels" / f"{s['level']}.jsonl"
+        if path not in levels:
+            levels[path] = {(r["task_id"], r["sample"]): r for r in read_jsonl(path)}
+        record = levels[path][(s["task_id"], s["sample"])]
         task = tasks[s["benchmark"]][s["task_id"]]
         sheet.append({**{k: s[k] for k in KEY_FIELDS}, "prefix_tail": _tail(task.prompt, 6),
                       "suffix_head": _head(task.suffix, 4), "reference": task.canonical_solution,

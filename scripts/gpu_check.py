@@ -16,9 +16,12 @@ Steps (each recorded in the JSON; a failing step is recorded and the next one ru
      (a CPU-only build, or onnxruntime-gpu failing to start CUDA, would otherwise silently run on CPU).
   4. transformers ``generate`` timing: eager and sdpa attention x fp32 and bf16 x batch 1 and ``--batch-size``,
      greedy, exactly ``--max-new-tokens`` tokens (no EOS), the same random prompts for every configuration.
-  5. Only where CUDAExecutionProvider exists: the same ORT greedy loop on CUDA over the tiny export (and the
-     real-architecture one with ``--export-real``). The numpy loop copies the KV cache host<->device every step,
-     so this measures correctness and a pessimistic speed, not what IO binding would reach.
+  5. On ``--ort-provider`` (default: ``--device``; skipped for cuda where CUDAExecutionProvider is missing): the
+     project's greedy loop over the tiny export (and the real-architecture one with ``--export-real``), its tokens
+     against PyTorch fp32 on ``--device`` at batch 1 and ``--batch-size`` (parity), then timed as the bench does
+     (``tuningtax.generate.bench.run_ort``). The numpy loop copies the KV cache host<->device every step on
+     CUDA, so this measures correctness and a pessimistic speed, not what IO binding would reach.
+     ``--device cpu --ort-provider cpu`` runs the same code anywhere (tests/test_gpu_check.py does).
 Timing definitions as in ``tuningtax.generate.bench``: prefill = start of ``generate`` until the first new token
 reaches the streamer; decode tok/s = rows x (new tokens - 1) / the rest.
 A time budget (``--budget-s``) skips remaining timing configurations rather than overrun the machine's slot.
@@ -178,14 +181,9 @@ def time_generate(model: Any, prompts: torch.Tensor, batch: int, max_new: int) -
     return result
 
 
-def agreement(ref: list[list[int]], got: list[list[int]]) -> dict[str, float]:
-    same = sum(a == b for r, g in zip(ref, got) for a, b in zip(r, g))
-    total = sum(max(len(r), len(g)) for r, g in zip(ref, got))
-    return {"token_agreement_vs_fp32_eager": round(same / total, 4),
-            "prompts_identical_vs_fp32_eager": round(sum(r == g for r, g in zip(ref, got)) / len(ref), 4)}
-
-
 def timing(arch: dict[str, int], device: str, args: argparse.Namespace) -> dict[str, Any]:
+    from tuningtax.generate.bench import agreement
+
     prompts = random_prompts(args.n_prompts, args.prompt_tokens)
     model = build_model(arch, device)
     runs: dict[str, Any] = {}
@@ -203,7 +201,9 @@ def timing(arch: dict[str, int], device: str, args: argparse.Namespace) -> dict[
                     r = time_generate(model, prompts, batch, args.max_new_tokens)
                 tokens = r.pop("_tokens")
                 reference = reference or tokens  # eager-fp32-b1 runs first
-                r.update(agreement(reference, tokens))
+                same = agreement(reference, tokens)
+                r.update(token_agreement_vs_fp32_eager=round(same["token_agreement"], 4),
+                         prompts_identical_vs_fp32_eager=round(same["prompts_identical"], 4))
                 runs[key] = r
                 log(f"{key}: prefill {r['prefill_s_per_call']:.3f} s/call, decode {r['decode_tok_s']:.1f} tok/s")
     del model
@@ -308,25 +308,52 @@ def cuda_refusal(work: Path) -> dict[str, Any]:
     return {"refused": False, "providers": session.get_providers()}
 
 
-def ort_cuda_timing(work: Path, args: argparse.Namespace, real: bool) -> dict[str, Any]:
-    """Only reached with a CUDA-enabled onnxruntime; the numpy loop moves the KV cache through the host."""
-    from tuningtax.models.ort_session import greedy, left_pad, load_session
+def ort_parity_and_timing(work: Path, args: argparse.Namespace) -> dict[str, Any]:
+    """ONNX Runtime on ``--ort-provider`` against PyTorch fp32 (TF32 off) on ``--device``, same weights, same prompts:
+    token parity at batch 1 and ``--batch-size`` (``bench.agreement``), then timing through ``bench.run_ort`` (the
+    bench's prefill/decode split). The numpy loop moves the KV cache through the host every step, so CUDA figures
+    are a pessimistic speed, not what IO binding would reach."""
+    from tuningtax.generate.bench import Prompt, agreement, run_ort
+    from tuningtax.models.ort_session import load_session
 
-    out: dict[str, Any] = {}
-    targets = [("tiny", work / "tiny")]
-    if real:
-        export_onnx(build_model(REAL, "cpu"), work / "real")
-        targets.append(("real-arch", work / "real"))
-    prompts = random_prompts(args.n_prompts, args.prompt_tokens).tolist()
-    for name, folder in targets:
-        session = load_session(folder, threads=2, provider="cuda")
+    torch.backends.cuda.matmul.allow_tf32 = False
+    prompts = [Prompt(f"random-{i}", row, "") for i, row in
+               enumerate(random_prompts(args.n_prompts, args.prompt_tokens).tolist())]
+    parity_rows = [p.input_ids for p in prompts[:args.batch_size]]
+    out: dict[str, Any] = {"provider": args.ort_provider, "torch_device": args.device,
+                           "parity_new_tokens": args.parity_tokens}
+    targets = [("tiny", TINY, "cpu")]  # the tiny export of step 2 was built on the CPU from seed 0
+    if args.export_real:
+        targets.append(("real-arch", REAL, args.device))
+    for name, arch, init_device in targets:
+        folder = work / name
+        model = build_model(arch, init_device)  # seed 0: the same weights as any earlier export of this arch
+        if not (folder / "model.onnx").exists():
+            export_onnx(model, folder)  # moves the model to the CPU
+        model = model.float().to(args.device).eval()
+        model.set_attn_implementation("eager")
+        reference = torch_greedy(model, parity_rows, args.parity_tokens)
+        del model
+        if args.device == "cuda":
+            torch.cuda.empty_cache()
+        session = load_session(folder, threads=2, provider=args.ort_provider)
+        result: dict[str, Any] = {"providers": session.get_providers()}
         for batch in dict.fromkeys((1, args.batch_size)):
-            greedy(session, *left_pad(prompts[:batch], 0), 2, [])
-            start = time.perf_counter()
-            for i in range(0, len(prompts), batch):
-                greedy(session, *left_pad(prompts[i:i + batch], 0), args.max_new_tokens, [])
-            elapsed = time.perf_counter() - start
-            out[f"{name}-b{batch}"] = {"e2e_tok_s": round(len(prompts) * args.max_new_tokens / elapsed, 2)}
+            tokens = run_ort(f"{name}-parity-b{batch}", session, prompts[:len(parity_rows)], batch,
+                             args.parity_tokens, 0).tokens
+            result[f"parity_b{batch}"] = agreement(reference, tokens)
+        for batch in dict.fromkeys((1, args.batch_size)):
+            if time.perf_counter() - T0 > args.budget_s:
+                result[f"b{batch}"] = {"skipped": f"time budget of {args.budget_s} s spent"}
+                continue
+            run = run_ort(f"{name}-b{batch}", session, prompts, batch, args.max_new_tokens, 0)
+            rows = len(run.tokens)
+            result[f"b{batch}"] = {"prefill_s_per_call": round(run.prefill_s / run.calls, 4),
+                                   "decode_tok_s": round(rows * (args.max_new_tokens - 1) / run.decode_s, 2),
+                                   "e2e_tok_s": round(rows * args.max_new_tokens / (run.prefill_s + run.decode_s), 2)}
+            log(f"ort {args.ort_provider} {name}-b{batch}: {result[f'b{batch}']}")
+        out[name] = result
+        del session
     return out
 
 
@@ -335,7 +362,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--device", choices=("cuda", "cpu"), default="cuda")
     parser.add_argument("--tiny-only", action="store_true", help="time the tiny model instead of the real architecture")
     parser.add_argument("--export-real", action="store_true",
-                        help="also export the real-architecture model to ONNX (only used where the CUDA EP exists)")
+                        help="also export the real-architecture model to ONNX and check and time it on ONNX Runtime")
+    parser.add_argument("--ort-provider", choices=("cuda", "cpu"),
+                        help="ONNX Runtime provider for the parity and timing step (default: --device)")
+    parser.add_argument("--parity-tokens", type=int, default=32, help="new tokens compared against PyTorch")
     parser.add_argument("--n-prompts", type=int, default=8)
     parser.add_argument("--prompt-tokens", type=int, default=300)
     parser.add_argument("--max-new-tokens", type=int, default=128)
@@ -343,6 +373,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--budget-s", type=float, default=170.0, help="skip timing configurations after this")
     parser.add_argument("--out", type=Path, help="JSON path (default $OUT/gpu.json, else results/bench/gpu.json)")
     args = parser.parse_args(argv)
+    args.ort_provider = args.ort_provider or args.device
     if args.device == "cuda" and not torch.cuda.is_available():
         print("*** CUDA is not available to torch here; rerun with --device cpu for a dry run ***", flush=True)
         return 2
@@ -358,10 +389,11 @@ def main(argv: list[str] | None = None) -> int:
         arch = TINY if args.tiny_only else REAL
         step(report, "transformers_timing", lambda: {"model": "tiny" if args.tiny_only else "qwen2.5-coder-0.5b-arch",
                                                      **timing(arch, args.device, args)}, out)
-        if env.get("cuda_ep_available"):
-            step(report, "ort_cuda_timing", lambda: ort_cuda_timing(work, args, args.export_real), out)
+        if args.ort_provider == "cpu" or env.get("cuda_ep_available"):
+            step(report, "ort_parity_and_timing", lambda: ort_parity_and_timing(work, args), out)
         else:
-            report["ort_cuda_timing"] = {"ok": False, "skipped": "onnxruntime has no CUDAExecutionProvider here"}
+            report["ort_parity_and_timing"] = {"ok": False,
+                                               "skipped": "onnxruntime has no CUDAExecutionProvider here"}
     write(report, out)
     print_summary(report)
     print(f"wrote {out}")
@@ -369,10 +401,16 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def print_summary(report: dict[str, Any]) -> None:
-    for name in ("onnx_tiny_export_and_parity", "ort_cuda_provider_guard", "ort_cuda_timing"):
+    for name in ("onnx_tiny_export_and_parity", "ort_cuda_provider_guard", "ort_parity_and_timing"):
         r = report.get(name, {})
         shown = r.get("result", r.get("error", r.get("skipped")))
         print(f"{name}: {'ok' if r.get('ok') else 'NOT OK'}: {json.dumps(shown)[:400]}")
+    ort = report.get("ort_parity_and_timing", {}).get("result") or {}
+    for name, r in ort.items():
+        if isinstance(r, dict) and "providers" in r:
+            cells = [f"{k} prompts identical {v['prompts_identical']:.3f}" for k, v in r.items() if k.startswith("parity_")]
+            cells += [f"{k} decode {v['decode_tok_s']} tok/s" for k, v in r.items() if k[1:].isdigit() and "decode_tok_s" in v]
+            print(f"ORT {ort['provider']} {name} vs torch {ort['torch_device']}: {'; '.join(cells)}")
     t = report.get("transformers_timing", {})
     if not t.get("ok"):
         print(f"transformers_timing: FAILED: {t.get('error')}")

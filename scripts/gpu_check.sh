@@ -1,10 +1,11 @@
 #!/usr/bin/env bash
 # GPU check for a one-GPU machine without network: prints nvidia-smi, then runs scripts/gpu_check.py
 # (package versions, tiny ONNX export + parity on the CPU provider, the CUDA-provider guard, transformers
-# timing of a random-weight model with the real Qwen2.5-Coder-0.5B architecture). Results: $OUT/gpu.json when
+# timing of a random-weight model with the real Qwen2.5-Coder-0.5B architecture, ORT on CUDA against
+# PyTorch on the same GPU where onnxruntime has the CUDA provider). Results: $OUT/gpu.json when
 # $OUT is set, else results/bench/gpu.json. Extra arguments go to gpu_check.py (see its --help), e.g.
 #   scripts/gpu_check.sh                          # on the GPU machine, about 3 minutes on an H100
-#   scripts/gpu_check.sh --device cpu --tiny-only # dry run anywhere, under a minute
+#   scripts/gpu_check.sh --device cpu --tiny-only # dry run anywhere (ORT on the CPU provider), under a minute
 set -uo pipefail
 cd "$(dirname "$0")/.."
 PY="${PYTHON:-/opt/torch/.venv/bin/python3}"

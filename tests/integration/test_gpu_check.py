@@ -1,0 +1,47 @@
+"""scripts/gpu_check.py runs only on a lent GPU machine, so its code paths are dry-run here on the CPU:
+the same export, parity and timing functions, with ONNX Runtime's CPU provider in place of CUDA."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+
+
+@pytest.mark.timeout(600)
+def test_gpu_check_dry_run_on_cpu(repo_root, tmp_path):
+    import onnxruntime
+
+    out = tmp_path / "gpu.json"
+    env = {**os.environ, "PYTHONPATH": str(repo_root / "src"), "HF_HUB_OFFLINE": "1"}
+    proc = subprocess.run(
+        [sys.executable, str(repo_root / "scripts" / "gpu_check.py"), "--device", "cpu", "--tiny-only",
+         "--n-prompts", "3", "--prompt-tokens", "12", "--max-new-tokens", "6", "--batch-size", "2",
+         "--parity-tokens", "6", "--out", str(out)],
+        cwd=tmp_path, env=env, capture_output=True, text=True, timeout=580)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    report = json.loads(out.read_text())
+
+    for name in ("environment", "onnx_tiny_export_and_parity", "ort_cuda_provider_guard", "transformers_timing",
+                 "ort_parity_and_timing"):
+        assert report[name]["ok"], (name, report[name].get("error"))
+    export = report["onnx_tiny_export_and_parity"]["result"]
+    assert export["batch1_identical_to_torch"] and export["left_padded_batch_identical_to_torch"]
+    if "CUDAExecutionProvider" not in onnxruntime.get_available_providers():
+        assert report["ort_cuda_provider_guard"]["result"]["refused"] is True
+
+    ort = report["ort_parity_and_timing"]["result"]
+    assert ort["provider"] == "cpu" and ort["torch_device"] == "cpu"
+    tiny = ort["tiny"]
+    assert tiny["providers"][0] == "CPUExecutionProvider"
+    for parity in ("parity_b1", "parity_b2"):
+        assert tiny[parity]["prompts_identical"] == 1.0, tiny[parity]
+        assert len(tiny[parity]["first_divergence"]) == 2  # parity rows = the first --batch-size prompts
+    for batch in ("b1", "b2"):
+        assert tiny[batch]["decode_tok_s"] > 0 and tiny[batch]["prefill_s_per_call"] > 0
+    timings = report["transformers_timing"]["result"]["runs"]
+    assert timings["eager-fp32-b1"]["token_agreement_vs_fp32_eager"] == 1.0
+    assert "ORT cpu tiny vs torch cpu: parity_b1 prompts identical 1.000" in proc.stdout

@@ -161,7 +161,7 @@ def test_greedy_stop_token_ends_a_row(onnx_root, torch_model):
 
 def test_last_logits_graph_edit_keeps_tokens(spec, onnx_root, tmp_path):
     report = export(spec, "fp32", tmp_path / "fp32", threads=1, last_logits=True)
-    assert report["passed"] and report["graph_edits"] == ["last_position_logits"]
+    assert report["passed"] and report["graph_edits"] == ["last_position_logits", "grouped_kv_attention"]
     reference = json.loads((onnx_root / "fp32" / "parity.json").read_text())
     assert [p["onnx"] for p in report["probes"]] == [p["onnx"] for p in reference["probes"]]
     session = load_session(tmp_path / "fp32")
@@ -190,3 +190,49 @@ def test_cli_fetch_and_export(spec, tmp_path, monkeypatch, capsys):
     assert "already exists" in capsys.readouterr().err
     assert cli.main(["export", "--model", "other", "--spec-json", spec_json]) == 2
     shutil.rmtree(out)
+
+
+def _run_steps(session, rows: list[list[int]], steps: int) -> list[np.ndarray]:
+    """Logits of a left-padded prefill and then ``steps`` single-token decode steps through the KV cache."""
+    ids, mask = left_pad(rows, PAD)
+    positions = np.maximum(np.cumsum(mask, axis=1) - 1, 0)
+    past = {i.name: np.zeros((len(rows), i.shape[1], 0, i.shape[3]), dtype=np.float32)
+            for i in session.get_inputs() if i.name.startswith("past_key_values.")}
+    names = [o.name for o in session.get_outputs()]
+    logits = []
+    for _ in range(steps + 1):
+        out = dict(zip(names, session.run(names, {"input_ids": ids, "attention_mask": mask,
+                                                  "position_ids": positions, **past})))
+        logits.append(out["logits"][:, -1])
+        past = {"past_key_values." + n[len("present."):]: v for n, v in out.items() if n.startswith("present.")}
+        ids = out["logits"][:, -1].argmax(-1)[:, None].astype(np.int64)
+        mask = np.concatenate([mask, np.ones((len(rows), 1), dtype=np.int64)], axis=1)
+        positions = positions[:, -1:] + 1
+    return logits
+
+
+def test_grouped_kv_attention_keeps_logits_and_drops_the_repeat(spec, onnx_root, tmp_path):
+    import onnx
+
+    plain = export(spec, "fp32", tmp_path / "plain", threads=1, grouped_kv=False)
+    grouped = json.loads((onnx_root / "fp32" / "parity.json").read_text())
+    assert plain["graph_edits"] == [] and grouped["graph_edits"] == ["grouped_kv_attention"]
+
+    def repeats(folder: Path) -> int:  # repeat_kv starts by unsqueezing the cache
+        graph = onnx.load(str(folder / "model.onnx"), load_external_data=False).graph
+        return sum(n.op_type == "Unsqueeze" and n.input[0].startswith("present.") for n in graph.node)
+
+    assert repeats(tmp_path / "plain") == 4 and repeats(onnx_root / "fp32") == 0  # 2 layers x (key, value)
+    rows = [[11, 12, 13, 14, 15, 16, 17], [21, 22, 23]]  # a padded row: the mask must still line up
+    for got, want in zip(_run_steps(load_session(onnx_root / "fp32"), rows, 3),
+                         _run_steps(load_session(tmp_path / "plain"), rows, 3), strict=True):
+        np.testing.assert_allclose(got, want, rtol=0, atol=1e-5)
+
+
+def test_grouped_kv_attention_leaves_other_graphs_untouched(onnx_root, tmp_path):
+    shutil.copytree(onnx_root / "fp32", tmp_path / "fp32")
+    graph = tmp_path / "fp32" / "model.onnx"
+    before = graph.read_bytes()
+    assert export_mod.group_kv_attention(graph, n_heads=4, n_kv_heads=2) == 0  # already grouped: no pattern
+    assert export_mod.group_kv_attention(graph, n_heads=4, n_kv_heads=4) == 0  # no KV sharing to undo
+    assert graph.read_bytes() == before

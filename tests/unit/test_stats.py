@@ -10,7 +10,7 @@ import pytest
 
 from tuningtax.analysis.stats import (
     Overlap, bootstrap_delta_ci, holm, mcnemar_exact_p, overlap, paired_summary, pass_at_1_pct,
-    relative_delta_pct, tax_table, three_mode_view, trajectory_table,
+    relative_delta_pct, tax_table, three_mode_view, trajectory_table, variant_pairs, variant_table,
 )
 from tuningtax.errors import UserError
 from tuningtax.tasks.schema import Task
@@ -219,3 +219,18 @@ def test_three_mode_view():
     assert view.iloc[0][["flow_n", "flow", "completion", "command"]].tolist() == pytest.approx([3, 2 / 3, 0, 1])
     last = view.iloc[1]
     assert (last["flow_n"], last["flow"], last["command"]) == (1, 1.0, 0.0) and math.isnan(last["completion"])
+
+
+def test_variant_pairs_and_table():
+    samples = pd.DataFrame({"checkpoint": ["m", "m", "m", "m", "solo", "other"],
+                            "variant": ["fp32", "int8", "fp32", "int4", "int8", "fp32"]})
+    assert variant_pairs(samples) == [("m", "m@int4"), ("m", "m@int8")]  # a variant without fp32 is not paired
+    assert variant_pairs(samples.drop(columns=["variant"])) == []
+    df = frame(outcomes_for("m", BASE) + outcomes_for("m@int8", INSTRUCT))
+    table = variant_table(df, [("m", "m@int8")], n_resamples=500)
+    assert list(table.columns)[:2] == ["reference", "variant"]
+    row = table.iloc[0]
+    assert (row["reference"], row["variant"]) == ("m", "m@int8")
+    assert row[["n", "only_reference", "only_variant", "pass1_reference", "pass1_variant"]].tolist() == \
+        pytest.approx([8, 1, 4, 50.0, 87.5])
+    assert row["mcnemar_p"] == pytest.approx(2 * 6 / 32)

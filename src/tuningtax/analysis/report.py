@@ -41,7 +41,7 @@ def _outcomes(samples: pd.DataFrame) -> pd.DataFrame:
 def tabulate(samples: pd.DataFrame, tasks_frame: pd.DataFrame, params: dict, out_dir: Path, plots_dir: Path,
              labels: pd.DataFrame | None) -> dict:
     from tuningtax.analysis import plots
-    from tuningtax.analysis.stats import tax_table, three_mode_view, trajectory_table
+    from tuningtax.analysis.stats import tax_table, three_mode_view, trajectory_table, variant_pairs, variant_table
     from tuningtax.metrics.fidelity import aggregate_metrics
     from tuningtax.taxonomy.rules import FAILURE_CATEGORIES, cohen_kappa, failure_table
 
@@ -55,6 +55,10 @@ def tabulate(samples: pd.DataFrame, tasks_frame: pd.DataFrame, params: dict, out
                         n_resamples=n_resamples)
         _write_table(tax, out_dir, "tax", "Instruction-tuning tax: instruct vs base (paired)")
         plots.tax_plot(tax, plots_dir / "tax.png")
+    variants = variant_pairs(samples)
+    if variants:
+        cost = variant_table(outcomes, variants, seed=seed, n_resamples=n_resamples)
+        _write_table(cost, out_dir, "variants", "Variants (int8) against fp32 of the same checkpoint (paired)")
     if params["series"]:
         traj = trajectory_table(outcomes, [(s["start"], s["checkpoints"]) for s in params["series"]], seed=seed,
                                 n_resamples=n_resamples)

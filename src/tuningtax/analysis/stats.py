@@ -240,6 +240,29 @@ def tax_table(outcomes: pd.DataFrame, pairs: Sequence[tuple[str, str]], *, seed:
     return _with_holm(rows, columns, holm_by)
 
 
+def variant_pairs(samples: pd.DataFrame) -> list[tuple[str, str]]:
+    """(fp32 run, other variant's run) for every checkpoint run in fp32 and in another variant, by the names
+    runs go by in tables (``config.model_key``)."""
+    from tuningtax.config import model_key
+
+    if not {"checkpoint", "variant"} <= set(samples.columns):
+        return []
+    runs = samples[["checkpoint", "variant"]].drop_duplicates()
+    pairs = []
+    for checkpoint, variants in sorted(runs.groupby("checkpoint")["variant"]):
+        others = sorted(set(variants) - {"fp32"}) if "fp32" in set(variants) else []
+        pairs += [(model_key(checkpoint, "fp32"), model_key(checkpoint, v)) for v in others]
+    return pairs
+
+
+def variant_table(outcomes: pd.DataFrame, pairs: Sequence[tuple[str, str]], *, seed: int = 0,
+                  n_resamples: int = 10_000, confidence: float = 0.95) -> pd.DataFrame:
+    """The cost of a variant (int8) against fp32 of the same checkpoint on the same tasks: ``tax_table``'s
+    statistics with its base/instruct columns named reference/variant."""
+    table = tax_table(outcomes, pairs, seed=seed, n_resamples=n_resamples, confidence=confidence)
+    return table.rename(columns=lambda c: c.replace("instruct", "variant").replace("base", "reference"))
+
+
 def trajectory_table(outcomes: pd.DataFrame, series: Sequence[tuple[str, Sequence[str]]], *, seed: int = 0,
                      n_resamples: int = 10_000, confidence: float = 0.95,
                      holm_by: Sequence[str] | None = None) -> pd.DataFrame:

@@ -62,7 +62,13 @@ def read_jsonl(path: str | os.PathLike) -> list[dict]:
 
 def default_file_mode() -> int:
     """The mode ``open()`` would give a new file under the current umask (mkstemp's files are 0600)."""
-    umask = os.umask(0)
+    try:  # read, not set: os.umask(0) would briefly open every file other threads create
+        for line in Path("/proc/self/status").read_text(encoding="ascii").splitlines():
+            if line.startswith("Umask:"):
+                return 0o666 & ~int(line.split()[1], 8)
+    except (OSError, ValueError, IndexError):
+        pass
+    umask = os.umask(0o077)
     os.umask(umask)
     return 0o666 & ~umask
 

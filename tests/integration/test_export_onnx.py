@@ -211,10 +211,18 @@ def _run_steps(session, rows: list[list[int]], steps: int) -> list[np.ndarray]:
     return logits
 
 
-def test_grouped_kv_attention_keeps_logits_and_drops_the_repeat(spec, onnx_root, tmp_path):
+@pytest.fixture(scope="module")
+def plain_fp32(tmp_path_factory, spec) -> Path:
+    """The tiny model exported without the grouped-KV edit (the exporter's own repeat_kv graph)."""
+    out = tmp_path_factory.mktemp("plain") / "fp32"
+    export(spec, "fp32", out, threads=1, grouped_kv=False)
+    return out
+
+
+def test_grouped_kv_attention_keeps_logits_and_drops_the_repeat(onnx_root, plain_fp32):
     import onnx
 
-    plain = export(spec, "fp32", tmp_path / "plain", threads=1, grouped_kv=False)
+    plain = json.loads((plain_fp32 / "parity.json").read_text())
     grouped = json.loads((onnx_root / "fp32" / "parity.json").read_text())
     assert plain["graph_edits"] == [] and grouped["graph_edits"] == ["grouped_kv_attention"]
 
@@ -222,17 +230,49 @@ def test_grouped_kv_attention_keeps_logits_and_drops_the_repeat(spec, onnx_root,
         graph = onnx.load(str(folder / "model.onnx"), load_external_data=False).graph
         return sum(n.op_type == "Unsqueeze" and n.input[0].startswith("present.") for n in graph.node)
 
-    assert repeats(tmp_path / "plain") == 4 and repeats(onnx_root / "fp32") == 0  # 2 layers x (key, value)
+    assert repeats(plain_fp32) == 4 and repeats(onnx_root / "fp32") == 0  # 2 layers x (key, value)
     rows = [[11, 12, 13, 14, 15, 16, 17], [21, 22, 23]]  # a padded row: the mask must still line up
     for got, want in zip(_run_steps(load_session(onnx_root / "fp32"), rows, 3),
-                         _run_steps(load_session(tmp_path / "plain"), rows, 3), strict=True):
+                         _run_steps(load_session(plain_fp32), rows, 3), strict=True):
         np.testing.assert_allclose(got, want, rtol=0, atol=1e-5)
 
 
-def test_grouped_kv_attention_leaves_other_graphs_untouched(onnx_root, tmp_path):
-    shutil.copytree(onnx_root / "fp32", tmp_path / "fp32")
-    graph = tmp_path / "fp32" / "model.onnx"
-    before = graph.read_bytes()
-    assert export_mod.group_kv_attention(graph, n_heads=4, n_kv_heads=2) == 0  # already grouped: no pattern
-    assert export_mod.group_kv_attention(graph, n_heads=4, n_kv_heads=4) == 0  # no KV sharing to undo
-    assert graph.read_bytes() == before
+def _unchanged(path: Path, n_heads: int, n_kv_heads: int) -> bool:
+    before = path.read_bytes()
+    return export_mod.group_kv_attention(path, n_heads=n_heads, n_kv_heads=n_kv_heads) == 0 \
+        and path.read_bytes() == before
+
+
+def test_grouped_kv_attention_leaves_other_graphs_untouched(onnx_root, plain_fp32, tmp_path):
+    import onnx
+    from onnx import TensorProto, helper
+
+    shutil.copytree(onnx_root / "fp32", tmp_path / "grouped")
+    assert _unchanged(tmp_path / "grouped" / "model.onnx", 4, 2)  # already grouped: no pattern left
+    shutil.copytree(plain_fp32, tmp_path / "plain")
+    assert _unchanged(tmp_path / "plain" / "model.onnx", 4, 4)  # no KV sharing to undo
+
+    # Layer 1's repeated key gets one more reader (it would see 2 heads instead of 4): no layer is touched.
+    model = onnx.load(str(tmp_path / "plain" / "model.onnx"), load_external_data=False)
+    expand = next(n for n in model.graph.node if n.op_type == "Expand" and "layers.1/" in n.name
+                  and "Expand_1" not in n.name)
+    reshape = next(n for n in model.graph.node if n.op_type == "Reshape" and expand.output[0] in n.input)
+    model.graph.node.append(helper.make_node("Identity", [reshape.output[0]], ["extra_reader"]))
+    model.graph.output.append(helper.make_tensor_value_info("extra_reader", TensorProto.FLOAT, None))
+    partial = tmp_path / "plain" / "partial.onnx"
+    onnx.save(model, str(partial))
+    assert _unchanged(partial, 4, 2)
+
+    # A graph without a KV cache output is no candidate, and saving it again would already change it.
+    no_cache = tmp_path / "no_cache.onnx"
+    onnx.save(helper.make_model(helper.make_graph(
+        [helper.make_node("Identity", ["x"], ["y"])], "g", [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1])])), str(no_cache))
+    assert _unchanged(no_cache, 4, 2)
+
+
+def test_int8_refuses_fp32_graph_flags(spec, onnx_root, tmp_path):
+    for flags, name in (({"last_logits": True}, "--last-logits"), ({"grouped_kv": False}, "--no-grouped-kv")):
+        with pytest.raises(UserError, match=f"{name} applies to fp32 exports"):
+            export(spec, "int8", tmp_path / "int8", fp32_dir=onnx_root / "fp32", **flags)
+    assert not (tmp_path / "int8").exists()

@@ -34,6 +34,7 @@ def study(tmp_path_factory, qwen_tokenizer_dir):
                  {"benchmark": "humaneval-completion", "formats": ["completion-raw"]},
                  {"benchmark": "humaneval-command", "formats": ["command-chat"]}],
         "pairs": [{"base": "tiny-base", "instruct": "tiny-instruct"}],
+        "variants": ["fp32", "int8"],
         "analysis": {**params["analysis"], "n_resamples": 200},
     })
     (root / "params.yaml").write_text(yaml.safe_dump(params))
@@ -51,6 +52,19 @@ def test_scores_cover_every_run_and_level(study):
     assert set(single["level"]) == {"raw", "stop-cut", "first-line", "code-extract", "syntax-truncate"}
     assert "first-line" not in set(scores[scores["benchmark"] != "humaneval-single-line"]["level"])
     assert (scores["n"] > 0).all() and scores["pass@1"].between(0, 1).all()
+
+
+def test_variant_table_pairs_each_model_with_its_int8(study):
+    scores = pd.read_csv(study / "results" / "scores.csv")
+    assert set(scores["variant"]) == {"fp32", "int8"}
+    variants = pd.read_csv(study / "results" / "tables" / "variants.csv")
+    assert set(zip(variants["reference"], variants["variant"])) == {
+        ("tiny-base", "tiny-base@int8"), ("tiny-instruct", "tiny-instruct@int8")}
+    fp32 = scores[scores["variant"] == "fp32"].set_index(["model", "benchmark", "format", "level"])
+    for row in variants.itertuples():
+        assert row.n == fp32.loc[(row.reference, row.benchmark, row.prompt_format, row.level), "n"]
+        assert row.only_reference + row.only_variant + row.both + row.neither == row.n
+    assert (study / "results" / "tables" / "variants.md").exists()
 
 
 def test_tax_table_pairs_base_and_instruct(study):
@@ -73,7 +87,8 @@ def test_every_table_plot_and_metric_is_written(study):
     agreement = pd.read_csv(tables / "taxonomy_agreement.csv").iloc[0]
     assert agreement["n_labelled"] == 0 and agreement["n_not_in_run"] >= 60
     view = pd.read_csv(tables / "three_mode.csv")
-    assert set(view["model"]) == {"tiny-base", "tiny-instruct"} and len(view) == 6  # 3 problems x 2 models
+    models = {"tiny-base", "tiny-instruct", "tiny-base@int8", "tiny-instruct@int8"}
+    assert set(view["model"]) == models and len(view) == 12  # 3 problems x 2 models x 2 variants
 
 
 def test_behaviour_reports_all_and_failed(study):

@@ -183,22 +183,44 @@ def group_kv_attention(onnx_path: Path, n_heads: int, n_kv_heads: int) -> int:
         return 0
     model = onnx.load(os.fspath(onnx_path), load_external_data=False)
     graph = model.graph
+    if any(a.type in (onnx.AttributeProto.GRAPH, onnx.AttributeProto.GRAPHS) for n in graph.node
+           for a in n.attribute):
+        return 0  # control flow: names used inside subgraphs are invisible to the pruning below
     producer = {o: n for n in graph.node for o in n.output}
+    initializers = {i.name: i for i in graph.initializer}
     consumers: dict[str, list[Any]] = {}
     for node in graph.node:
         for name in node.input:
             consumers.setdefault(name, []).append(node)
 
-    def only(name: str, op: str) -> Any:
-        found = [n for n in consumers.get(name, []) if n.op_type == op]
-        return found[0] if len(found) == 1 else None
+    def sole(name: str, op: str) -> Any:
+        """The one consumer of ``name``, if it is an ``op`` node."""
+        found = consumers.get(name, [])
+        return found[0] if len(found) == 1 and found[0].op_type == op else None
+
+    def constant(name: str) -> Any:
+        if name in initializers:
+            return numpy_helper.to_array(initializers[name])
+        node = producer.get(name)
+        if node is not None and node.op_type == "Constant" and node.attribute and node.attribute[0].name == "value":
+            return numpy_helper.to_array(node.attribute[0].t)
+        return None
+
+    def reads_only_batch_or_length(node: Any) -> bool:
+        """A Shape whose every use is a Gather of dimension 0, 2 or 3: unchanged when the heads are not repeated."""
+        if node.op_type != "Shape" or node.attribute:
+            return False
+        uses = consumers.get(node.output[0], [])
+        return bool(uses) and all(u.op_type == "Gather" and u.input[0] == node.output[0]
+                                  and (c := constant(u.input[1])) is not None and c.size == 1
+                                  and int(c.reshape(-1)[0]) in (0, 2, 3) for u in uses)
 
     def repeated(present: str) -> tuple[Any, Any] | None:
         """(Expand, Reshape) of transformers' repeat_kv applied to graph output ``present``."""
-        unsqueeze = only(present, "Unsqueeze")
-        expand = unsqueeze and only(unsqueeze.output[0], "Expand")
-        reshape = expand and only(expand.output[0], "Reshape")
-        return (expand, reshape) if reshape else None
+        unsqueezes = [n for n in consumers.get(present, []) if n.op_type == "Unsqueeze" and n.input[0] == present]
+        expand = len(unsqueezes) == 1 and sole(unsqueezes[0].output[0], "Expand")
+        reshape = expand and expand.input[0] == unsqueezes[0].output[0] and sole(expand.output[0], "Reshape")
+        return (expand, reshape) if reshape and reshape.input[0] == expand.output[0] else None
 
     plans = []
     layers = sorted({o.name.split(".")[1] for o in graph.output if o.name.startswith("present.")}, key=int)
@@ -206,15 +228,23 @@ def group_kv_attention(onnx_path: Path, n_heads: int, n_kv_heads: int) -> int:
         key, value = repeated(f"present.{layer}.key"), repeated(f"present.{layer}.value")
         if not key or not value:
             return 0
-        transpose = only(key[1].output[0], "Transpose")
-        scale = transpose and only(transpose.output[0], "Mul")
-        scores = scale and only(scale.output[0], "MatMul")
-        mixed = only(value[1].output[0], "MatMul")
-        perm = [list(a.ints) for a in transpose.attribute if a.name == "perm"] if transpose else []
-        if (not scores or scores.input[1] != scale.output[0] or perm != [[0, 1, 3, 2]]
+        key_uses = consumers.get(key[1].output[0], [])
+        transposes = [n for n in key_uses if n.op_type == "Transpose"]
+        transpose = transposes[0] if len(transposes) == 1 else None
+        if not transpose or not all(n is transpose or reads_only_batch_or_length(n) for n in key_uses):
+            return 0
+        scale = sole(transpose.output[0], "Mul")
+        factor = scale and constant(scale.input[1])
+        scores = scale and sole(scale.output[0], "MatMul")
+        mixed = sole(value[1].output[0], "MatMul")
+        perm = [list(a.ints) for a in transpose.attribute if a.name == "perm"]
+        if (not scores or scores.input[1] != scale.output[0] or scale.input[0] != transpose.output[0]
+                or factor is None or factor.size != 1 or perm != [[0, 1, 3, 2]]
                 or not mixed or mixed.input[1] != value[1].output[0]):
             return 0
         plans.append((layer, key, value, transpose, scale, scores, mixed))
+    if not plans:
+        return 0
 
     def shape_const(name: str, dims: list[int]) -> str:
         graph.initializer.append(numpy_helper.from_array(np.array(dims, dtype=np.int64), name))
@@ -371,8 +401,9 @@ def export(spec: ModelSpec, variant: str, out_dir: Path, threads: int = 1, fp32_
         if variant == "fp32":
             report = _build_fp32(spec, tmp, threads, last_logits, grouped_kv)
         else:
-            if last_logits:
-                raise UserError("--last-logits applies to fp32 exports; int8 inherits it from its fp32 source")
+            if last_logits or not grouped_kv:
+                raise UserError(f"{'--last-logits' if last_logits else '--no-grouped-kv'} applies to fp32 exports; "
+                                "int8 inherits the graph of its fp32 source")
             report = _build_int8(spec, tmp, Path(fp32_dir) if fp32_dir else out_dir.parent / "fp32", threads)
         _write_json(tmp / "parity.json", report)
         if out_dir.exists():

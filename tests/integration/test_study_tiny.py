@@ -34,7 +34,6 @@ def study(tmp_path_factory, qwen_tokenizer_dir):
                  {"benchmark": "humaneval-completion", "formats": ["completion-raw"]},
                  {"benchmark": "humaneval-command", "formats": ["command-chat"]}],
         "pairs": [{"base": "tiny-base", "instruct": "tiny-instruct"}],
-        "variants": ["fp32", "int8"],
         "analysis": {**params["analysis"], "n_resamples": 200},
     })
     (root / "params.yaml").write_text(yaml.safe_dump(params))
@@ -54,17 +53,43 @@ def test_scores_cover_every_run_and_level(study):
     assert (scores["n"] > 0).all() and scores["pass@1"].between(0, 1).all()
 
 
-def test_variant_table_pairs_each_model_with_its_int8(study):
-    scores = pd.read_csv(study / "results" / "scores.csv")
-    assert set(scores["variant"]) == {"fp32", "int8"}
-    variants = pd.read_csv(study / "results" / "tables" / "variants.csv")
+def test_variant_table_pairs_each_model_with_its_int8(study, tmp_path):
+    """tabulate on the study's samples plus an int8 copy of them in which one task's outcome flipped."""
+    samples = [json.loads(line) for line in (study / "data" / "06_scores" / "samples.jsonl").open()]
+    first = next(s for s in samples if s["model"] == "tiny-instruct")
+    flipped = (first["benchmark"], first["format"], first["task_id"])
+
+    def int8_copy(s: dict) -> dict:
+        flip = s["model"] == "tiny-instruct" and (s["benchmark"], s["format"], s["task_id"]) == flipped
+        return {**s, "variant": "int8", "model": s["model"] + "@int8", "passed": s["passed"] != flip}
+
+    int8 = [int8_copy(s) for s in samples]
+    both = tmp_path / "samples.jsonl"
+    both.write_text("".join(json.dumps(s) + "\n" for s in samples + int8))
+    tasks = sorted(str(p) for p in (study / "data" / "02_subsets").glob("*.jsonl"))
+    analysis = json.dumps({"pairs": [], "series": [], "steps": {}, "seed": 0, "n_resamples": 200,
+                           "three_mode": {"flow": {"format": "fim-psm", "level": "first-line"},
+                                          "completion": {"format": "completion-raw", "level": "stop-cut"},
+                                          "command": {"format": "command-chat", "level": "code-extract"}}})
+    run = subprocess.run([sys.executable, "-m", "tuningtax", "tabulate", "--samples", str(both), "--tasks", *tasks,
+                          "--analysis-json", analysis, "--out-dir", str(tmp_path / "tables"),
+                          "--plots-dir", str(tmp_path / "plots"), "--metrics", str(tmp_path / "m.json")],
+                         capture_output=True, text=True)
+    assert run.returncode == 0, run.stderr
+    variants = pd.read_csv(tmp_path / "tables" / "variants.csv")
     assert set(zip(variants["reference"], variants["variant"])) == {
         ("tiny-base", "tiny-base@int8"), ("tiny-instruct", "tiny-instruct@int8")}
-    fp32 = scores[scores["variant"] == "fp32"].set_index(["model", "benchmark", "format", "level"])
-    for row in variants.itertuples():
-        assert row.n == fp32.loc[(row.reference, row.benchmark, row.prompt_format, row.level), "n"]
-        assert row.only_reference + row.only_variant + row.both + row.neither == row.n
-    assert (study / "results" / "tables" / "variants.md").exists()
+    assert (variants["only_reference"] + variants["only_variant"] + variants["both"] + variants["neither"]
+            == variants["n"]).all()
+    discordant = variants["only_reference"] + variants["only_variant"]
+    hit = (variants["reference"] == "tiny-instruct") & (variants["benchmark"] == flipped[0]) \
+        & (variants["prompt_format"] == flipped[1])
+    levels = {s["level"] for s in samples if (s["benchmark"], s["format"], s["task_id"]) == flipped
+              and s["model"] == "tiny-instruct"}
+    assert (discordant[hit] == 1).all() and set(variants.loc[hit, "level"]) == levels
+    assert (discordant[~hit] == 0).all()
+    assert (tmp_path / "tables" / "variants.md").read_text().startswith("# Variants")
+    assert not (study / "results" / "tables" / "variants.csv").exists()  # one variant: no table
 
 
 def test_tax_table_pairs_base_and_instruct(study):
@@ -87,8 +112,7 @@ def test_every_table_plot_and_metric_is_written(study):
     agreement = pd.read_csv(tables / "taxonomy_agreement.csv").iloc[0]
     assert agreement["n_labelled"] == 0 and agreement["n_not_in_run"] >= 60
     view = pd.read_csv(tables / "three_mode.csv")
-    models = {"tiny-base", "tiny-instruct", "tiny-base@int8", "tiny-instruct@int8"}
-    assert set(view["model"]) == models and len(view) == 12  # 3 problems x 2 models x 2 variants
+    assert set(view["model"]) == {"tiny-base", "tiny-instruct"} and len(view) == 6  # 3 problems x 2 models
 
 
 def test_behaviour_reports_all_and_failed(study):

@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from tuningtax.errors import UserError
+from tuningtax.jsonl import default_file_mode
 from tuningtax.models.families import (Family, bos_ids, encode_text, fim_ids, get_family, pad_token_id,
                                        stop_token_ids)
 from tuningtax.models.offline_qwen import log, publish_dir, resolve_source
@@ -351,8 +352,8 @@ def quantize_int8(source: Path, target: Path) -> None:
     quantizer = MatMulNBitsQuantizer(onnx.load(os.fspath(source)), algo_config=config)
     quantizer.process()
     quantizer.model.save_model_to_file(os.fspath(target), use_external_data_format=True)
-    for item in target.parent.iterdir():  # onnx writes the data file 0600; the fp32 export's files are 0644
-        item.chmod(0o644)
+    for item in target.parent.iterdir():  # onnx writes the data file 0600, like mkstemp
+        item.chmod(default_file_mode())
 
 
 def _build_int8(spec: ModelSpec, tmp: Path, fp32_dir: Path, threads: int) -> dict[str, Any]:

@@ -20,17 +20,11 @@ from tuningtax.config import model_key
 from tuningtax.errors import UserError
 from tuningtax.jsonl import read_jsonl, write_jsonl
 from tuningtax.metrics.fidelity import compute_metrics
+from tuningtax.scoring.table import keys_from_path
 from tuningtax.tasks.schema import Task, task_from_record
 from tuningtax.taxonomy.rules import classify, taxonomy_status
 
 KEYS = ("model", "variant", "benchmark", "format")
-
-
-def _keys(execution_dir: Path) -> dict[str, str]:
-    parts = execution_dir.parts
-    if len(parts) < len(KEYS):
-        raise UserError(f"{execution_dir}: expected .../{{model}}/{{variant}}/{{benchmark}}/{{format}}")
-    return dict(zip(KEYS, parts[-len(KEYS):]))
 
 
 def load_tasks(paths: list[Path]) -> dict[str, dict[str, Task]]:
@@ -46,7 +40,7 @@ def load_tasks(paths: list[Path]) -> dict[str, dict[str, Task]]:
 def collect(execution_dirs: list[Path], completions_root: Path, tasks: dict[str, dict[str, Task]]) -> list[dict]:
     rows = []
     for exec_dir in execution_dirs:
-        keys = _keys(exec_dir)
+        keys = keys_from_path(exec_dir, KEYS)
         gen_dir = completions_root.joinpath(*(keys[k] for k in KEYS))
         generation = {(r["task_id"], r["sample"]): r for r in read_jsonl(gen_dir / "raw_output.jsonl")}
         bench_tasks = tasks.get(keys["benchmark"])

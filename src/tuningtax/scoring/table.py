@@ -18,11 +18,13 @@ from tuningtax.scoring.passk import pass_at_k_table
 KEYS = ("model", "variant", "benchmark", "format", "level")
 
 
-def keys_from_path(path: Path) -> dict[str, str]:
-    parts = path.with_suffix("").parts
-    if len(parts) < len(KEYS):
-        raise UserError(f"{path}: expected a path ending in {'/'.join('{' + k + '}' for k in KEYS)}.jsonl")
-    return dict(zip(KEYS, parts[-len(KEYS):]))
+def keys_from_path(path: Path, keys: tuple[str, ...] = KEYS) -> dict[str, str]:
+    """The run's keys from the last ``len(keys)`` parts of a results file (its .jsonl dropped) or folder."""
+    parts = path.with_suffix("").parts if path.suffix == ".jsonl" else path.parts
+    if len(parts) < len(keys):
+        layout = "/".join("{" + k + "}" for k in keys)
+        raise UserError(f"{path}: expected a path ending in {layout}{'.jsonl' if path.suffix == '.jsonl' else ''}")
+    return dict(zip(keys, parts[-len(keys):]))
 
 
 def score_rows(paths: list[Path]) -> list[dict]:

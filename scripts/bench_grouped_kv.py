@@ -61,9 +61,8 @@ def main(argv: list[str] | None = None) -> int:
                 del session
                 gc.collect()
                 tokens.setdefault((variant, name), run.tokens)
-                decode = len(run.tokens) * (args.max_new_tokens - 1) / run.decode_s
                 print(f"round {round_no} {variant} {name:>8}: prefill {run.prefill_s / run.calls:6.2f} s/call, "
-                      f"decode {decode:7.1f} tok/s", flush=True)
+                      f"decode {run.decode_tok_s:7.1f} tok/s", flush=True)
     for variant in ("fp32", "int8"):
         same = agreement(tokens[(variant, "repeated")], tokens[(variant, "grouped")])
         print(f"{variant} grouped vs repeated: token agreement {same['token_agreement']:.3f}, prompts identical "

@@ -24,8 +24,9 @@ are only gathered (one row per token): weight_bytes = initializer bytes minus th
 Copy bandwidth = 2 x bytes / time of a numpy copy (read + write, the STREAM convention), best of
 ``--copy-repeats`` with 1 and ``--threads`` threads, the higher kept (a higher bandwidth = a stricter floor).
 floor_tok_s = bandwidth / weight_bytes; floor_tok_s_1_thread uses the 1-thread copy (the convention of the
-figures the study's issue quotes: 26-30 GB/s, fp32 floor 13-15 tok/s), and both percentages are reported; KV-cache and activation traffic are ignored (about 7 MB per token
-at 300 tokens for the 0.5B model, under 0.5 % of its fp32 weights).
+figures the study's issue quotes: 26-30 GB/s, fp32 floor 13-15 tok/s), and both percentages are reported.
+KV-cache and activation traffic are ignored (about 7 MB per token at 300 tokens for the 0.5B model, under
+0.5 % of its fp32 weights).
 Each engine first runs one untimed 2-token warm-up at its batch size on a short prompt.
 """
 
@@ -76,6 +77,17 @@ class Run:
     prefill_s: float
     decode_s: float
     calls: int
+
+    @property
+    def decode_tok_s(self) -> float | None:
+        """Tokens 2..N of every row over the decode time (token 1 comes from the prefill); the rows are of
+        equal length (``_check_lengths``)."""
+        new = len(self.tokens[0]) if self.tokens else 0
+        return len(self.tokens) * (new - 1) / self.decode_s if self.decode_s > 0 else None
+
+    @property
+    def e2e_tok_s(self) -> float:
+        return sum(map(len, self.tokens)) / (self.prefill_s + self.decode_s)
 
 
 # ---------------------------------------------------------------------------------------------- prompts
@@ -273,11 +285,9 @@ def _r(x: float | None, nd: int = 3) -> float | None:
     return None if x is None else round(x, nd)
 
 
-def engine_record(run: Run, batch: int, variant: str, n_prompt_tokens: int, max_new: int,
-                  reference: Run, eager: Run | None, floor: dict[str, Any] | None) -> dict[str, Any]:
-    rows = len(run.tokens)
-    decode_tok_s = rows * (max_new - 1) / run.decode_s if run.decode_s > 0 else None
-    e2e = rows * max_new / (run.prefill_s + run.decode_s)
+def engine_record(run: Run, batch: int, variant: str, n_prompt_tokens: int, reference: Run, eager: Run | None,
+                  floor: dict[str, Any] | None) -> dict[str, Any]:
+    decode_tok_s, e2e = run.decode_tok_s, run.e2e_tok_s
     rec: dict[str, Any] = {
         "engine": run.engine,
         "runtime": "transformers" if run.engine == "eager" else "onnxruntime",
@@ -292,10 +302,8 @@ def engine_record(run: Run, batch: int, variant: str, n_prompt_tokens: int, max_
         "e2e_tok_s": _r(e2e, 2),
     }
     if eager is not None:
-        eager_decode = len(eager.tokens) * (max_new - 1) / eager.decode_s
-        eager_e2e = len(eager.tokens) * max_new / (eager.prefill_s + eager.decode_s)
-        rec["decode_x_eager"] = _r(decode_tok_s / eager_decode if decode_tok_s else None, 2)
-        rec["e2e_x_eager"] = _r(e2e / eager_e2e, 2)
+        rec["decode_x_eager"] = _r(decode_tok_s / eager.decode_tok_s if decode_tok_s else None, 2)
+        rec["e2e_x_eager"] = _r(e2e / eager.e2e_tok_s, 2)
         rec["prefill_x_eager"] = _r(eager.prefill_s / run.prefill_s, 2)  # > 1 = faster prefill than eager
     rec.update(agreement(reference.tokens, run.tokens))
     rec["token_agreement"] = _r(rec["token_agreement"], 4)
@@ -475,8 +483,7 @@ def main(argv: list[str]) -> int:
         variant = "fp32" if e == "eager" else e.split("-")[1]
         batch = 1 if e == "eager" else int(e.rsplit("-b", 1)[1])
         floor = floors.get(variant) if e != "eager" else None
-        records[e] = engine_record(runs[e], batch, variant, n_prompt_tokens, args.max_new_tokens, reference, eager,
-                                   floor)
+        records[e] = engine_record(runs[e], batch, variant, n_prompt_tokens, reference, eager, floor)
     import onnxruntime
     import transformers
 

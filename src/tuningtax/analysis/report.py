@@ -17,6 +17,7 @@ from tuningtax.errors import UserError
 from tuningtax.jsonl import read_jsonl, write_text_atomic
 from tuningtax.taxonomy.sheet import KEY_FIELDS
 
+
 def _write_table(df: pd.DataFrame, out_dir: Path, name: str, title: str) -> None:
     out_dir.mkdir(parents=True, exist_ok=True)
     write_text_atomic(out_dir / f"{name}.csv", df.to_csv(index=False, float_format="%.4f", lineterminator="\n"))

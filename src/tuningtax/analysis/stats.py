@@ -34,6 +34,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
+from tuningtax.config import model_key
 from tuningtax.errors import UserError
 from tuningtax.tasks.schema import Task
 
@@ -243,8 +244,6 @@ def tax_table(outcomes: pd.DataFrame, pairs: Sequence[tuple[str, str]], *, seed:
 def variant_pairs(samples: pd.DataFrame) -> list[tuple[str, str]]:
     """(fp32 run, other variant's run) for every checkpoint run in fp32 and in another variant, by the names
     runs go by in tables (``config.model_key``)."""
-    from tuningtax.config import model_key
-
     if not {"checkpoint", "variant"} <= set(samples.columns):
         return []
     runs = samples[["checkpoint", "variant"]].drop_duplicates()

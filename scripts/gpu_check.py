@@ -100,6 +100,9 @@ def environment(device: str) -> dict[str, Any]:
     try:
         import onnxruntime as ort
 
+        # The version and path of the module really imported: an onnxruntime-gpu found first on PYTHONPATH
+        # shadows a CPU build installed beside torch, and their distribution versions both show above.
+        env["ort_version"], env["ort_module"] = ort.__version__, ort.__file__
         env["ort_providers"] = ort.get_available_providers()
         env["ort_device"] = ort.get_device()
     except Exception as err:  # noqa: BLE001
@@ -337,7 +340,8 @@ def ort_parity_and_timing(work: Path, args: argparse.Namespace) -> dict[str, Any
         if args.device == "cuda":
             torch.cuda.empty_cache()
         session = load_session(folder, threads=2, provider=args.ort_provider)
-        result: dict[str, Any] = {"providers": session.get_providers()}
+        result: dict[str, Any] = {"providers": session.get_providers(),
+                                  "provider_options": session.get_provider_options()}
         for batch in dict.fromkeys((1, args.batch_size)):
             tokens = run_ort(f"{name}-parity-b{batch}", session, prompts[:len(parity_rows)], batch,
                              args.parity_tokens, 0).tokens

@@ -109,3 +109,26 @@ def test_quantizing_hard_linked_weights_is_refused_and_writes_nothing(tmp_path):
     (tmp_path / "other-checkout.onnx_data").unlink()
     quantize_int8(source / "model.onnx", target / "model.onnx")
     assert (target / "model.onnx").exists()
+
+
+def test_cuda_session_asks_for_true_fp32_and_refuses_a_cpu_fallback(tmp_path, monkeypatch):
+    """The CUDA provider is asked for with TF32 off (its default would change fp32 tokens), CPU after it; a
+    session that nonetheless lands on the CPU is refused."""
+    import onnxruntime as ort
+
+    asked = {}
+
+    class LandsOnCpu:
+        def __init__(self, path, sess_options, providers):
+            asked["providers"] = providers
+
+        def get_providers(self):
+            return ["CPUExecutionProvider"]
+
+    monkeypatch.setattr(ort, "InferenceSession", LandsOnCpu)
+    folder = _toy_matmul_export(tmp_path / "toy")
+    with pytest.raises(UserError, match=r"CUDAExecutionProvider requested but the session runs on \['CPUExecutionProvider'\]"):
+        load_session(folder, provider="cuda")
+    assert asked["providers"] == [("CUDAExecutionProvider", {"use_tf32": "0"}), "CPUExecutionProvider"]
+    load_session_cpu = load_session(folder, provider="cpu")
+    assert asked["providers"] == ["CPUExecutionProvider"] and load_session_cpu.get_providers() == ["CPUExecutionProvider"]

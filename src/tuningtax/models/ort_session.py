@@ -19,6 +19,9 @@ import numpy as np
 from tuningtax.errors import UserError
 
 PROVIDERS = {"cpu": "CPUExecutionProvider", "cuda": "CUDAExecutionProvider"}
+# ONNX Runtime's CUDA provider multiplies float32 in TF32 on Ampere and later unless told not to: an fp32
+# export would then no longer give the tokens its parity check vouched for.
+PROVIDER_OPTIONS = {"cuda": {"use_tf32": "0"}}
 _ORT_DTYPES = {"tensor(float)": np.float32, "tensor(float16)": np.float16}
 
 
@@ -57,7 +60,8 @@ def load_session(onnx_dir: str | Path, threads: int = 1, provider: str = "cpu") 
     opts.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
     opts.log_severity_level = 3
     wanted = PROVIDERS[provider]
-    providers = [wanted] if provider == "cpu" else [wanted, PROVIDERS["cpu"]]
+    first = (wanted, PROVIDER_OPTIONS[provider]) if provider in PROVIDER_OPTIONS else wanted
+    providers = [first] if provider == "cpu" else [first, PROVIDERS["cpu"]]
     session = ort.InferenceSession(os.fspath(path), sess_options=opts, providers=providers)
     # onnxruntime-gpu silently falls back to CPU when CUDA cannot start: refuse that.
     if session.get_providers()[0] != wanted:

@@ -19,8 +19,8 @@ Steps (each recorded in the JSON; a failing step is recorded and the next one ru
   5. On ``--ort-provider`` (default: ``--device``; skipped for cuda where CUDAExecutionProvider is missing): the
      project's greedy loop over the tiny export (and the real-architecture one with ``--export-real``), its tokens
      against PyTorch fp32 on ``--device`` at batch 1 and ``--batch-size`` (parity), then timed as the bench does
-     (``tuningtax.generate.bench.run_ort``). The numpy loop copies the KV cache host<->device every step on
-     CUDA, so this measures correctness and a pessimistic speed, not what IO binding would reach.
+     (``tuningtax.generate.bench.run_ort``). On CUDA the loop keeps the KV cache on the GPU through IO binding;
+     the host loop (cache copied through numpy every step) is checked at batch 1 and timed beside it.
      ``--device cpu --ort-provider cpu`` runs the same code anywhere (tests/test_gpu_check.py does).
 Timing definitions as in ``tuningtax.generate.bench``: prefill = start of ``generate`` until the first new token
 reaches the streamer; decode tok/s = rows x (new tokens - 1) / the rest.
@@ -311,13 +311,20 @@ def cuda_refusal(work: Path) -> dict[str, Any]:
     return {"refused": False, "providers": session.get_providers()}
 
 
+class HostLoop:
+    """A session seen without its providers, so ``ort_session.greedy`` takes the host loop (the KV cache copied
+    through numpy every step) even on CUDA: the loop that IO binding replaced, timed beside it."""
+
+    def __init__(self, session: Any) -> None:
+        self.get_inputs, self.get_outputs, self.run = session.get_inputs, session.get_outputs, session.run
+
+
 def ort_parity_and_timing(work: Path, args: argparse.Namespace) -> dict[str, Any]:
     """ONNX Runtime on ``--ort-provider`` against PyTorch fp32 (TF32 off) on ``--device``, same weights, same prompts:
     token parity at batch 1 and ``--batch-size`` (``bench.agreement``), then timing through ``bench.run_ort`` (the
-    bench's prefill/decode split). The numpy loop moves the KV cache through the host every step, so CUDA figures
-    are a pessimistic speed, not what IO binding would reach."""
+    bench's prefill/decode split). On CUDA, the IO-bound loop and the host loop (``host-`` keys) side by side."""
     from tuningtax.generate.bench import Prompt, agreement, run_ort
-    from tuningtax.models.ort_session import load_session
+    from tuningtax.models.ort_session import bind_device_of, load_session
 
     torch.backends.cuda.matmul.allow_tf32 = False
     prompts = [Prompt(f"random-{i}", row, "") for i, row in
@@ -346,14 +353,21 @@ def ort_parity_and_timing(work: Path, args: argparse.Namespace) -> dict[str, Any
             tokens = run_ort(f"{name}-parity-b{batch}", session, prompts[:len(parity_rows)], batch,
                              args.parity_tokens, 0).tokens
             result[f"parity_b{batch}"] = agreement(reference, tokens)
+        loops = {"": session}
+        if bind_device_of(session):  # CUDA: the IO-bound loop (default) and, side by side, the host loop
+            loops["host-"] = HostLoop(session)
+            result["host_loop_parity_b1"] = agreement(reference, run_ort(
+                f"{name}-host-parity-b1", loops["host-"], prompts[:len(parity_rows)], 1, args.parity_tokens, 0).tokens)
         for batch in dict.fromkeys((1, args.batch_size)):
-            if time.perf_counter() - T0 > args.budget_s:
-                result[f"b{batch}"] = {"skipped": f"time budget of {args.budget_s} s spent"}
-                continue
-            run = run_ort(f"{name}-b{batch}", session, prompts, batch, args.max_new_tokens, 0)
-            result[f"b{batch}"] = {"prefill_s_per_call": round(run.prefill_s / run.calls, 4),
-                                   "decode_tok_s": round(run.decode_tok_s, 2), "e2e_tok_s": round(run.e2e_tok_s, 2)}
-            log(f"ort {args.ort_provider} {name}-b{batch}: {result[f'b{batch}']}")
+            for prefix, loop in loops.items():
+                key = f"{prefix}b{batch}"
+                if time.perf_counter() - T0 > args.budget_s:
+                    result[key] = {"skipped": f"time budget of {args.budget_s} s spent"}
+                    continue
+                run = run_ort(f"{name}-{key}", loop, prompts, batch, args.max_new_tokens, 0)
+                result[key] = {"prefill_s_per_call": round(run.prefill_s / run.calls, 4),
+                               "decode_tok_s": round(run.decode_tok_s, 2), "e2e_tok_s": round(run.e2e_tok_s, 2)}
+                log(f"ort {args.ort_provider} {name}-{key}: {result[key]}")
         out[name] = result
         del session
     return out
@@ -411,7 +425,8 @@ def print_summary(report: dict[str, Any]) -> None:
     for name, r in ort.items():
         if isinstance(r, dict) and "providers" in r:
             cells = [f"{k} prompts identical {v['prompts_identical']:.3f}" for k, v in r.items() if k.startswith("parity_")]
-            cells += [f"{k} decode {v['decode_tok_s']} tok/s" for k, v in r.items() if k[1:].isdigit() and "decode_tok_s" in v]
+            cells += [f"{k} decode {v['decode_tok_s']} tok/s" for k, v in r.items()
+                      if k.removeprefix("host-")[1:].isdigit() and "decode_tok_s" in v]
             print(f"ORT {ort['provider']} {name} vs torch {ort['torch_device']}: {'; '.join(cells)}")
     t = report.get("transformers_timing", {})
     if not t.get("ok"):

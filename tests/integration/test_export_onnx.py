@@ -159,6 +159,27 @@ def test_greedy_stop_token_ends_a_row(onnx_root, torch_model):
     assert greedy(session, ids, mask, 10, [stop]) == [cut] == torch_generate(torch_model, ids, mask, 10, [stop])
 
 
+def test_io_bound_cache_gives_the_same_tokens(onnx_root, torch_model, tokenizer):
+    """The IO-binding loop (the CUDA path) run on the CPU: same tokens as the host loop and torch, with a stop
+    token ending one row early; for fp32 and int8. The step stamps of the bench proxy are taken on it too."""
+    from tuningtax.generate.bench import _TimedSession
+
+    stops = stop_token_ids("qwen2.5-coder", tokenizer)
+    rows = [tokenizer("def fib(n):\n", add_special_tokens=False).input_ids, [1, 2, 3], [42]]
+    ids, mask = left_pad(rows, PAD)
+    for variant in ("fp32", "int8"):
+        session = load_session(onnx_root / variant, threads=1)
+        host = greedy(session, ids, mask, 12, stops)
+        stop = host[1][4]
+        assert greedy(session, ids, mask, 12, stops, bind_device="cpu") == host
+        assert greedy(session, ids, mask, 12, [stop], bind_device="cpu") == greedy(session, ids, mask, 12, [stop])
+        timed = _TimedSession(session)
+        assert greedy(timed, ids, mask, 12, stops, bind_device="cpu") == host
+        assert len(timed.run_ends) == max(len(t) for t in host)
+    fp32 = load_session(onnx_root / "fp32", threads=1)
+    assert greedy(fp32, ids, mask, 12, stops, bind_device="cpu") == torch_generate(torch_model, ids, mask, 12, stops)
+
+
 def test_last_logits_graph_edit_keeps_tokens(spec, onnx_root, tmp_path):
     report = export(spec, "fp32", tmp_path / "fp32", threads=1, last_logits=True)
     assert report["passed"] and report["graph_edits"] == ["last_position_logits", "grouped_kv_attention"]

@@ -45,3 +45,33 @@ def test_gpu_check_dry_run_on_cpu(repo_root, tmp_path):
     timings = report["transformers_timing"]["result"]["runs"]
     assert timings["eager-fp32-b1"]["token_agreement_vs_fp32_eager"] == 1.0
     assert "ORT cpu tiny vs torch cpu: parity_b1 prompts identical 1.000" in proc.stdout
+
+
+@pytest.mark.timeout(300)
+def test_bound_and_host_loops_side_by_side(repo_root, tmp_path, monkeypatch):
+    """The CUDA branch of the ORT step, with the CPU standing in for the GPU: the default loop keeps the cache
+    bound to the device, the host loop runs beside it, and both are checked against PyTorch and timed."""
+    import argparse
+
+    monkeypatch.syspath_prepend(str(repo_root / "scripts"))
+    import gpu_check
+
+    import tuningtax.models.ort_session as ort_session
+
+    bound_calls = []
+    real_bound_step = ort_session._bound_step
+
+    def recording_bound_step(*args):
+        bound_calls.append(args[-1])
+        return real_bound_step(*args)
+
+    monkeypatch.setattr(ort_session, "bind_device_of", lambda s: "cpu" if getattr(s, "get_providers", list)() else None)
+    monkeypatch.setattr(ort_session, "_bound_step", recording_bound_step)
+    args = argparse.Namespace(ort_provider="cpu", device="cpu", n_prompts=3, prompt_tokens=12, batch_size=2,
+                              parity_tokens=6, max_new_tokens=6, export_real=False, budget_s=1e9)
+    tiny = gpu_check.ort_parity_and_timing(tmp_path, args)["tiny"]
+    for parity in ("parity_b1", "parity_b2", "host_loop_parity_b1"):
+        assert tiny[parity]["prompts_identical"] == 1.0, tiny[parity]
+    for key in ("b1", "host-b1", "b2", "host-b2"):
+        assert tiny[key]["decode_tok_s"] > 0, key
+    assert bound_calls and set(bound_calls) == {"cpu"}

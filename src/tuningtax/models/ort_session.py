@@ -91,16 +91,57 @@ def _empty_past(session: Any, batch: int) -> dict[str, np.ndarray]:
     return past
 
 
+def _host_step(session: Any, out_names: list[str], present_to_past: dict[str, str]) -> Any:
+    """One forward pass through numpy: the KV cache comes back to the host and goes in again next step."""
+    def step(feed: dict[str, np.ndarray], past: dict[str, Any]) -> tuple[np.ndarray, dict[str, Any]]:
+        outputs = dict(zip(out_names, session.run(out_names, {**feed, **past})))
+        return outputs["logits"], {present_to_past[n]: outputs[n] for n in present_to_past}
+    return step
+
+
+def _bound_step(session: Any, out_names: list[str], present_to_past: dict[str, str], device: str) -> Any:
+    """One forward pass through IO binding: each step's ``present`` tensors stay on ``device`` and are bound as
+    the next step's ``past``; only ids, mask and positions go in and the logits come out through the host."""
+    binding = session.io_binding()
+
+    def step(feed: dict[str, np.ndarray], past: dict[str, Any]) -> tuple[np.ndarray, dict[str, Any]]:
+        binding.clear_binding_inputs()
+        binding.clear_binding_outputs()
+        for name, array in feed.items():
+            binding.bind_cpu_input(name, array)
+        for name, value in past.items():
+            if isinstance(value, np.ndarray):  # the empty cache of the first step
+                binding.bind_cpu_input(name, value)
+            else:
+                binding.bind_ortvalue_input(name, value)
+        for name in out_names:
+            binding.bind_output(name, "cpu" if name == "logits" else device)
+        session.run_with_iobinding(binding)
+        values = dict(zip(out_names, binding.get_outputs()))
+        return values["logits"].numpy(), {present_to_past[n]: values[n] for n in present_to_past}
+    return step
+
+
+def bind_device_of(session: Any) -> str | None:
+    """Where IO binding keeps the KV cache: ``cuda`` when the session runs on CUDA, else None (the host loop)."""
+    providers = session.get_providers() if hasattr(session, "get_providers") else []
+    return "cuda" if providers and providers[0] == PROVIDERS["cuda"] else None
+
+
 def greedy(
     session: Any,
     input_ids: np.ndarray,
     attention_mask: np.ndarray,
     max_new_tokens: int,
     stop_ids: Sequence[int],
+    bind_device: str | None = None,
 ) -> list[list[int]]:
     """Greedy tokens per row (a stop token, when hit, is the row's last element, as in transformers).
 
     ``input_ids``/``attention_mask`` are left-padded [batch, seq] int64 arrays (see ``left_pad``).
+    ``bind_device`` keeps the KV cache on that device between steps through IO binding; by default that is
+    ``cuda`` for a session on the CUDA provider (copying the cache through the host every step is the cost
+    there) and the plain host loop otherwise. Both paths give the same tokens (tested on the CPU).
     """
     input_ids = np.asarray(input_ids, dtype=np.int64)
     mask = np.asarray(attention_mask, dtype=np.int64)
@@ -108,18 +149,21 @@ def greedy(
     names = {i.name for i in session.get_inputs()}
     out_names = [o.name for o in session.get_outputs()]
     present_to_past = {n: "past_key_values." + n[len("present."):] for n in out_names if n.startswith("present.")}
-    past = _empty_past(session, batch)
+    device = bind_device or bind_device_of(session)
+    step = (_bound_step(session, out_names, present_to_past, device) if device
+            else _host_step(session, out_names, present_to_past))
+    past: dict[str, Any] = _empty_past(session, batch)
     positions = np.maximum(np.cumsum(mask, axis=1) - 1, 0)
     stops = set(int(s) for s in stop_ids)
     done = np.zeros(batch, dtype=bool)
     generated: list[list[int]] = [[] for _ in range(batch)]
     ids = input_ids
     for _ in range(max_new_tokens):
-        feed = {"input_ids": ids, "attention_mask": mask, **past}
+        feed = {"input_ids": ids, "attention_mask": mask}
         if "position_ids" in names:
             feed["position_ids"] = positions
-        outputs = dict(zip(out_names, session.run(out_names, feed)))
-        next_ids = outputs["logits"][:, -1, :].argmax(axis=-1).astype(np.int64)
+        logits, past = step(feed, past)
+        next_ids = logits[:, -1, :].argmax(axis=-1).astype(np.int64)
         for row in np.flatnonzero(~done):
             token = int(next_ids[row])
             generated[row].append(token)
@@ -127,7 +171,6 @@ def greedy(
                 done[row] = True
         if done.all():
             break
-        past = {present_to_past[n]: outputs[n] for n in present_to_past}
         ids = next_ids[:, None]  # finished rows keep decoding; their tokens are simply not recorded
         mask = np.concatenate([mask, np.ones((batch, 1), dtype=np.int64)], axis=1)
         positions = positions[:, -1:] + 1

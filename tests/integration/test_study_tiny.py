@@ -92,6 +92,28 @@ def test_variant_table_pairs_each_model_with_its_int8(study, tmp_path):
     assert not (study / "results" / "tables" / "variants.csv").exists()  # one variant: no table
 
 
+def test_trajectory_table_carries_the_training_steps(study, tmp_path):
+    """A series read as base -> instruct: the trajectory rows carry the step from params (not their position),
+    and the plot is drawn."""
+    tasks = sorted(str(p) for p in (study / "data" / "02_subsets").glob("*.jsonl"))
+    analysis = json.dumps({"pairs": [], "series": [{"start": "tiny-base", "checkpoints": ["tiny-instruct"]}],
+                           "steps": {"tiny-instruct": 500}, "seed": 0, "n_resamples": 200,
+                           "three_mode": {"flow": {"format": "fim-psm", "level": "first-line"},
+                                          "completion": {"format": "completion-raw", "level": "stop-cut"},
+                                          "command": {"format": "command-chat", "level": "code-extract"}}})
+    run = subprocess.run([sys.executable, "-m", "tuningtax", "tabulate", "--samples",
+                          str(study / "data" / "06_scores" / "samples.jsonl"), "--tasks", *tasks,
+                          "--analysis-json", analysis, "--out-dir", str(tmp_path / "tables"),
+                          "--plots-dir", str(tmp_path / "plots"), "--metrics", str(tmp_path / "m.json")],
+                         capture_output=True, text=True)
+    assert run.returncode == 0, run.stderr
+    trajectory = pd.read_csv(tmp_path / "tables" / "trajectory.csv")
+    tax = pd.read_csv(study / "results" / "tables" / "tax.csv")
+    assert set(trajectory["step"]) == {500} and len(trajectory) == len(tax)
+    assert trajectory["delta_pts"].tolist() == tax["delta_pts"].tolist()
+    assert (tmp_path / "plots" / "trajectory.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
 def test_tax_table_pairs_base_and_instruct(study):
     tax = pd.read_csv(study / "results" / "tables" / "tax.csv")
     assert set(tax["base"]) == {"tiny-base"} and set(tax["instruct"]) == {"tiny-instruct"}

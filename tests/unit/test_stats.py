@@ -189,6 +189,9 @@ def test_trajectory_table_against_paired_summary():
         assert (row["ci_low"], row["ci_high"]) == (ref["ci_low"], ref["ci_high"])
         assert row["only_start"] == ref["only_a"] and row["only_checkpoint"] == ref["only_b"]
     assert table["delta_pts"].tolist() == pytest.approx([-20.0, -20.0])
+    by_step = trajectory_table(df, [("q7b", ["q7b-20", "q7b-40"])], seed=3, n_resamples=1000, steps={"q7b-20": 200})
+    assert by_step["step"].tolist()[0] == 200 and pd.isna(by_step["step"].tolist()[1])
+    assert by_step.drop(columns="step").equals(table.drop(columns="step"))
 
 
 def _task(task_id: str, benchmark: str, mode: str, source: str) -> Task:

@@ -61,10 +61,9 @@ def tabulate(samples: pd.DataFrame, tasks_frame: pd.DataFrame, params: dict, out
         cost = variant_table(outcomes, variants, seed=seed, n_resamples=n_resamples)
         _write_table(cost, out_dir, "variants", "Variants (int8) against fp32 of the same checkpoint (paired)")
     if params["series"]:
-        traj = trajectory_table(outcomes, [(s["start"], s["checkpoints"]) for s in params["series"]], seed=seed,
-                                n_resamples=n_resamples)
         steps = params["steps"]
-        traj["step"] = traj["checkpoint"].map(steps)
+        traj = trajectory_table(outcomes, [(s["start"], s["checkpoints"]) for s in params["series"]], seed=seed,
+                                n_resamples=n_resamples, steps=steps)
         _write_table(traj, out_dir, "trajectory", "Checkpoints against their starting model")
         plots.trajectory_plot(grid, params["series"], steps, plots_dir / "trajectory.png")
 

@@ -264,10 +264,12 @@ def variant_table(outcomes: pd.DataFrame, pairs: Sequence[tuple[str, str]], *, s
 
 def trajectory_table(outcomes: pd.DataFrame, series: Sequence[tuple[str, Sequence[str]]], *, seed: int = 0,
                      n_resamples: int = 10_000, confidence: float = 0.95,
-                     holm_by: Sequence[str] | None = None) -> pd.DataFrame:
+                     holm_by: Sequence[str] | None = None, steps: Mapping[str, int] | None = None) -> pd.DataFrame:
     """Each checkpoint of a fine-tuning series against the series' starting model.
 
-    `series` = [(start_model, [checkpoints ordered by training step])]; step is the 1-based position.
+    `series` = [(start_model, [checkpoints ordered by training step])]; step is the checkpoint's training step
+    from `steps` (model name -> step, as in params.yaml; empty for a model without one, such as the instruct
+    end of a series), else its 1-based position in the series.
     Columns: start, checkpoint, step, benchmark, prompt_format, level, n, pass1_start, pass1_checkpoint,
     delta_pts, rel_delta_pct, mcnemar_p, p_holm, ci_low, ci_high, only_start, only_checkpoint, both, neither."""
     df = _check_outcomes(outcomes)
@@ -275,7 +277,8 @@ def trajectory_table(outcomes: pd.DataFrame, series: Sequence[tuple[str, Sequenc
     columns = ["start", "checkpoint", "step", *GROUP, *(names.get(c, c) for c in STAT_COLUMNS)]
     rows = []
     for start, checkpoints in series:
-        for step, checkpoint in enumerate(checkpoints, 1):
+        for position, checkpoint in enumerate(checkpoints, 1):
+            step = steps.get(checkpoint) if steps is not None else position  # None: a model without a step
             for key, a, b in _paired_groups(df, start, checkpoint):
                 stats = paired_summary(a, b, n_resamples=n_resamples, seed=seed, confidence=confidence)
                 rows.append({"start": start, "checkpoint": checkpoint, "step": step, **dict(zip(GROUP, key)),

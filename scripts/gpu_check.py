@@ -424,7 +424,7 @@ def print_summary(report: dict[str, Any]) -> None:
     ort = report.get("ort_parity_and_timing", {}).get("result") or {}
     for name, r in ort.items():
         if isinstance(r, dict) and "providers" in r:
-            cells = [f"{k} prompts identical {v['prompts_identical']:.3f}" for k, v in r.items() if k.startswith("parity_")]
+            cells = [f"{k} prompts identical {v['prompts_identical']:.3f}" for k, v in r.items() if "parity_" in k]
             cells += [f"{k} decode {v['decode_tok_s']} tok/s" for k, v in r.items()
                       if k.removeprefix("host-")[1:].isdigit() and "decode_tok_s" in v]
             print(f"ORT {ort['provider']} {name} vs torch {ort['torch_device']}: {'; '.join(cells)}")

@@ -172,7 +172,9 @@ def test_io_bound_cache_gives_the_same_tokens(onnx_root, torch_model, tokenizer)
         host = greedy(session, ids, mask, 12, stops)
         stop = host[1][4]
         assert greedy(session, ids, mask, 12, stops, bind_device="cpu") == host
-        assert greedy(session, ids, mask, 12, [stop], bind_device="cpu") == greedy(session, ids, mask, 12, [stop])
+        cut = greedy(session, ids, mask, 12, [stop], bind_device="cpu")
+        assert len(cut[1]) <= 5 and cut[1][-1] == stop and max(map(len, cut)) > len(cut[1])  # one row ends early
+        assert cut == greedy(session, ids, mask, 12, [stop])
         timed = _TimedSession(session)
         assert greedy(timed, ids, mask, 12, stops, bind_device="cpu") == host
         assert len(timed.run_ends) == max(len(t) for t in host)

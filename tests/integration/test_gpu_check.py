@@ -58,15 +58,20 @@ def test_bound_and_host_loops_side_by_side(repo_root, tmp_path, monkeypatch):
 
     import tuningtax.models.ort_session as ort_session
 
-    bound_calls = []
-    real_bound_step = ort_session._bound_step
+    calls = []
+    real_bound_step, real_host_step = ort_session._bound_step, ort_session._host_step
 
     def recording_bound_step(*args):
-        bound_calls.append(args[-1])
+        calls.append(("bound", args[-1]))
         return real_bound_step(*args)
+
+    def recording_host_step(*args):
+        calls.append(("host", None))
+        return real_host_step(*args)
 
     monkeypatch.setattr(ort_session, "bind_device_of", lambda s: "cpu" if getattr(s, "get_providers", list)() else None)
     monkeypatch.setattr(ort_session, "_bound_step", recording_bound_step)
+    monkeypatch.setattr(ort_session, "_host_step", recording_host_step)
     args = argparse.Namespace(ort_provider="cpu", device="cpu", n_prompts=3, prompt_tokens=12, batch_size=2,
                               parity_tokens=6, max_new_tokens=6, export_real=False, budget_s=1e9)
     tiny = gpu_check.ort_parity_and_timing(tmp_path, args)["tiny"]
@@ -74,4 +79,6 @@ def test_bound_and_host_loops_side_by_side(repo_root, tmp_path, monkeypatch):
         assert tiny[parity]["prompts_identical"] == 1.0, tiny[parity]
     for key in ("b1", "host-b1", "b2", "host-b2"):
         assert tiny[key]["decode_tok_s"] > 0, key
-    assert bound_calls and set(bound_calls) == {"cpu"}
+    # greedy calls per loop (each run_ort warms up once; parity uses the first --batch-size prompts): bound =
+    # parity b1 (1 + 2) + parity b2 (1 + 1) + b1 (1 + 3) + b2 (1 + 2) = 12; host = parity b1 (3) + b1 (4) + b2 (3).
+    assert calls.count(("bound", "cpu")) == 12 and calls.count(("host", None)) == 10 and len(calls) == 22

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from tuningtax.errors import UserError
-from tuningtax.models.ort_session import greedy, left_pad, load_session
+from tuningtax.models.ort_session import bind_device_of, greedy, left_pad, load_session
 
 VOCAB = 50
 
@@ -132,3 +132,15 @@ def test_cuda_session_asks_for_true_fp32_and_refuses_a_cpu_fallback(tmp_path, mo
     assert asked["providers"] == [("CUDAExecutionProvider", {"use_tf32": "0"}), "CPUExecutionProvider"]
     load_session_cpu = load_session(folder, provider="cpu")
     assert asked["providers"] == ["CPUExecutionProvider"] and load_session_cpu.get_providers() == ["CPUExecutionProvider"]
+
+
+def test_bind_device_follows_the_first_provider():
+    """IO binding (cache kept on the GPU) for a CUDA session; the host loop for CPU sessions and for proxies
+    that show no providers."""
+    def session(providers):
+        return SimpleNamespace(get_providers=lambda: providers)
+
+    assert bind_device_of(session(["CUDAExecutionProvider", "CPUExecutionProvider"])) == "cuda"
+    assert bind_device_of(session(["CPUExecutionProvider"])) is None
+    assert bind_device_of(session([])) is None
+    assert bind_device_of(FakeSession()) is None

@@ -44,6 +44,19 @@ def study(tmp_path_factory, qwen_tokenizer_dir):
     return root
 
 
+def tabulate(study, samples, tmp_path, series=(), steps=None, labels=None) -> subprocess.CompletedProcess:
+    """``python -m tuningtax tabulate`` on the tiny study's tasks, writing under tmp_path (tables/, plots/)."""
+    tasks = sorted(str(p) for p in (study / "data" / "02_subsets").glob("*.jsonl"))
+    analysis = json.dumps({"pairs": [], "series": list(series), "steps": steps or {}, "seed": 0, "n_resamples": 200,
+                           "three_mode": {"flow": {"format": "fim-psm", "level": "first-line"},
+                                          "completion": {"format": "completion-raw", "level": "stop-cut"},
+                                          "command": {"format": "command-chat", "level": "code-extract"}}})
+    return subprocess.run([sys.executable, "-m", "tuningtax", "tabulate", "--samples", str(samples), "--tasks", *tasks,
+                           "--analysis-json", analysis, *(["--labels", str(labels)] if labels else []),
+                           "--out-dir", str(tmp_path / "tables"), "--plots-dir", str(tmp_path / "plots"),
+                           "--metrics", str(tmp_path / "m.json")], capture_output=True, text=True)
+
+
 def test_scores_cover_every_run_and_level(study):
     scores = pd.read_csv(study / "results" / "scores.csv")
     assert set(scores["model"]) == {"tiny-base", "tiny-instruct"}
@@ -66,15 +79,7 @@ def test_variant_table_pairs_each_model_with_its_int8(study, tmp_path):
     int8 = [int8_copy(s) for s in samples]
     both = tmp_path / "samples.jsonl"
     both.write_text("".join(json.dumps(s) + "\n" for s in samples + int8))
-    tasks = sorted(str(p) for p in (study / "data" / "02_subsets").glob("*.jsonl"))
-    analysis = json.dumps({"pairs": [], "series": [], "steps": {}, "seed": 0, "n_resamples": 200,
-                           "three_mode": {"flow": {"format": "fim-psm", "level": "first-line"},
-                                          "completion": {"format": "completion-raw", "level": "stop-cut"},
-                                          "command": {"format": "command-chat", "level": "code-extract"}}})
-    run = subprocess.run([sys.executable, "-m", "tuningtax", "tabulate", "--samples", str(both), "--tasks", *tasks,
-                          "--analysis-json", analysis, "--out-dir", str(tmp_path / "tables"),
-                          "--plots-dir", str(tmp_path / "plots"), "--metrics", str(tmp_path / "m.json")],
-                         capture_output=True, text=True)
+    run = tabulate(study, both, tmp_path)
     assert run.returncode == 0, run.stderr
     variants = pd.read_csv(tmp_path / "tables" / "variants.csv")
     assert set(zip(variants["reference"], variants["variant"])) == {
@@ -95,17 +100,8 @@ def test_variant_table_pairs_each_model_with_its_int8(study, tmp_path):
 def test_trajectory_table_carries_the_training_steps(study, tmp_path):
     """A series read as base -> instruct: the trajectory rows carry the step from params (not their position),
     and the plot is drawn."""
-    tasks = sorted(str(p) for p in (study / "data" / "02_subsets").glob("*.jsonl"))
-    analysis = json.dumps({"pairs": [], "series": [{"start": "tiny-base", "checkpoints": ["tiny-instruct"]}],
-                           "steps": {"tiny-instruct": 500}, "seed": 0, "n_resamples": 200,
-                           "three_mode": {"flow": {"format": "fim-psm", "level": "first-line"},
-                                          "completion": {"format": "completion-raw", "level": "stop-cut"},
-                                          "command": {"format": "command-chat", "level": "code-extract"}}})
-    run = subprocess.run([sys.executable, "-m", "tuningtax", "tabulate", "--samples",
-                          str(study / "data" / "06_scores" / "samples.jsonl"), "--tasks", *tasks,
-                          "--analysis-json", analysis, "--out-dir", str(tmp_path / "tables"),
-                          "--plots-dir", str(tmp_path / "plots"), "--metrics", str(tmp_path / "m.json")],
-                         capture_output=True, text=True)
+    run = tabulate(study, study / "data" / "06_scores" / "samples.jsonl", tmp_path,
+                   series=[{"start": "tiny-base", "checkpoints": ["tiny-instruct"]}], steps={"tiny-instruct": 500})
     assert run.returncode == 0, run.stderr
     trajectory = pd.read_csv(tmp_path / "tables" / "trajectory.csv")
     tax = pd.read_csv(study / "results" / "tables" / "tax.csv")
@@ -181,15 +177,8 @@ def test_label_sheet_is_blind_and_kappa_is_reported(study, tmp_path):
             label = truth[key] if i else ("functional_mismatch" if truth[key] != "functional_mismatch" else "syntax_error")
             fh.write(json.dumps({**{k: r[k] for k in ("model", "benchmark", "format", "level", "task_id", "sample")},
                                  "label": label}) + "\n")
-    analysis = json.dumps({"pairs": [], "series": [], "steps": {}, "seed": 0, "n_resamples": 200,
-                           "three_mode": {"flow": {"format": "fim-psm", "level": "first-line"},
-                                          "completion": {"format": "completion-raw", "level": "stop-cut"},
-                                          "command": {"format": "command-chat", "level": "code-extract"}}})
     out = tmp_path / "tables"
-    run = subprocess.run([sys.executable, "-m", "tuningtax", "tabulate", "--samples", str(samples), "--tasks", *tasks,
-                          "--analysis-json", analysis, "--labels", str(labels), "--out-dir", str(out),
-                          "--plots-dir", str(tmp_path / "plots"), "--metrics", str(tmp_path / "m.json")],
-                         capture_output=True, text=True)
+    run = tabulate(study, samples, tmp_path, labels=labels)
     assert run.returncode == 0, run.stderr
     agreement = pd.read_csv(out / "taxonomy_agreement.csv").iloc[0]
     assert agreement["n_labelled"] == 12 and agreement["agreement"] == pytest.approx(11 / 12, abs=1e-4)

@@ -7,7 +7,8 @@ import json
 import pytest
 
 from tuningtax.errors import UserError
-from tuningtax.generate.bench import agreement, main
+from tuningtax.generate import bench
+from tuningtax.generate.bench import Run, agreement, main, ratio_rounds
 
 
 def test_agreement_is_position_wise():
@@ -29,7 +30,7 @@ def test_end_to_end_tiny(tiny_qwen_dir, tiny_qwen_onnx, tmp_path, capsys):
     assert (int8 / "model.onnx").exists()  # exported on demand
     report = json.loads(out.read_text())
     assert list(report) == ["benchmark", "definitions", "setup", "bandwidth", "weights", "reference_engine",
-                            "engines", "goals"]
+                            "engines", "int8_vs_fp32_rounds", "goals"]
     assert report["reference_engine"] == "eager"
     assert [p["n_tokens"] for p in report["setup"]["prompts"]] == [48, 48]
     engines = {e["engine"]: e for e in report["engines"]}
@@ -49,4 +50,37 @@ def test_end_to_end_tiny(tiny_qwen_dir, tiny_qwen_onnx, tmp_path, capsys):
     assert 0 < w["int8"]["bytes_per_token"] and 0 < w["fp32"]["bytes_per_token"] < w["fp32"]["initializer_bytes"]
     assert w["int8"]["gather_only_bytes"] == w["fp32"]["gather_only_bytes"] > 0  # the embedding stays fp32
     assert [g["met"] in (True, False) for g in report["goals"]] == [True] * 7
+    rounds = report["int8_vs_fp32_rounds"]
+    assert list(rounds) == ["b1", "b2"]
+    for batch, paired in rounds.items():
+        assert [r["first"] for r in paired["rounds"]] == ["fp32", "int8", "fp32"]  # default 3 rounds, alternating
+        goal = next(g for g in report["goals"] if g["goal"].startswith(f"ORT int8 {batch} "))
+        assert goal["value"] == paired["median"] and "median of 3 paired rounds" in goal["goal"]
+        assert paired["min"] <= paired["median"] <= paired["max"]
     assert "decode tok/s" in capsys.readouterr().out
+
+
+def _fake_run_ort(calls, tokens_of):
+    def run(engine, session, prompts, batch, max_new, pad_id):
+        calls.append(engine)
+        return Run(engine, tokens_of(engine), prefill_s=1.0, decode_s=2.0 if session == "fp32" else 1.0, calls=1)
+    return run
+
+
+def test_ratio_rounds_alternate_the_pair_and_take_the_median(monkeypatch):
+    calls: list[str] = []
+    monkeypatch.setattr(bench, "run_ort", _fake_run_ort(calls, lambda engine: [[1, 2, 3]]))
+    main_runs = {e: Run(e, [[1, 2, 3]], 1.0, 1.0, 1) for e in ("ort-fp32-b8", "ort-int8-b8")}
+    got = ratio_rounds({"fp32": "fp32", "int8": "int8"}, [], [8], 3, 3, 0, main_runs)
+    assert [c.split(" round")[0] for c in calls] == ["ort-fp32-b8", "ort-int8-b8", "ort-int8-b8", "ort-fp32-b8",
+                                                     "ort-fp32-b8", "ort-int8-b8"]
+    # decode 2 s for fp32 and 1 s for int8 over the same tokens: int8 is 2x in every round
+    assert [r["ratio"] for r in got["b8"]["rounds"]] == [2.0, 2.0, 2.0] and got["b8"]["median"] == 2.0
+
+
+def test_ratio_rounds_refuse_a_round_with_other_tokens(monkeypatch):
+    monkeypatch.setattr(bench, "run_ort", _fake_run_ort([], lambda engine: [[1, 2, 4]] if "int8" in engine
+                                                        else [[1, 2, 3]]))
+    main_runs = {e: Run(e, [[1, 2, 3]], 1.0, 1.0, 1) for e in ("ort-fp32-b8", "ort-int8-b8")}
+    with pytest.raises(RuntimeError, match="ort-int8-b8: round 1 decoded other tokens"):
+        ratio_rounds({"fp32": "fp32", "int8": "int8"}, [], [8], 1, 3, 0, main_runs)

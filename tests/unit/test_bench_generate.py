@@ -84,3 +84,13 @@ def test_ratio_rounds_refuse_a_round_with_other_tokens(monkeypatch):
     main_runs = {e: Run(e, [[1, 2, 3]], 1.0, 1.0, 1) for e in ("ort-fp32-b8", "ort-int8-b8")}
     with pytest.raises(RuntimeError, match="ort-int8-b8: round 1 decoded other tokens"):
         ratio_rounds({"fp32": "fp32", "int8": "int8"}, [], [8], 1, 3, 0, main_runs)
+
+
+def test_goals_fall_back_to_the_single_runs_without_rounds():
+    records = {"ort-fp32-b8": {"decode_tok_s": 80.0}, "ort-int8-b8": {"decode_tok_s": 150.0}}
+    without = next(g for g in bench.goals(records, 8) if g["goal"].startswith("ORT int8 b8 "))
+    assert "single run" in without["goal"] and without["value"] == without["single_run_value"] == 1.88
+    assert without["met"] is False
+    paired = {"b8": {"rounds": [{}, {}, {}], "median": 2.05}}
+    with_rounds = next(g for g in bench.goals(records, 8, paired) if g["goal"].startswith("ORT int8 b8 "))
+    assert with_rounds["value"] == 2.05 and with_rounds["single_run_value"] == 1.88 and with_rounds["met"] is True

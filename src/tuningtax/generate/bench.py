@@ -284,15 +284,16 @@ def ratio_rounds(sessions: dict[str, Any], prompts: Sequence[Prompt], batches: S
     for batch in batches:
         per_round = []
         for i in range(rounds):
+            order = ("fp32", "int8") if i % 2 == 0 else ("int8", "fp32")
             speeds = {}
-            for variant in (("fp32", "int8") if i % 2 == 0 else ("int8", "fp32")):
+            for variant in order:
                 engine = f"ort-{variant}-b{batch}"
                 run = run_ort(f"{engine} round {i + 1}/{rounds}", sessions[variant], prompts, batch, max_new, pad_id)
                 if run.tokens != runs[engine].tokens:
                     raise RuntimeError(f"{engine}: round {i + 1} decoded other tokens than its main run; "
                                        f"ONNX Runtime is not deterministic here, so no ratio is reported")
                 speeds[variant] = run.decode_tok_s
-            per_round.append({"first": "fp32" if i % 2 == 0 else "int8",
+            per_round.append({"first": order[0],
                               "fp32_decode_tok_s": _r(speeds["fp32"], 2), "int8_decode_tok_s": _r(speeds["int8"], 2),
                               "ratio": _r(speeds["int8"] / speeds["fp32"], 3)})
         ratios = [r["ratio"] for r in per_round]
@@ -518,7 +519,9 @@ def main(argv: list[str]) -> int:
     load_start = os.getloadavg()  # recorded: other processes on the machine skew every figure below
     # ORT first, eager last: once torch's OpenMP pool exists its spinning threads can steal cores from ORT.
     runs: dict[str, Run] = {}
-    sessions: dict[str, Any] = {}
+    paired_batches = [b for b in dict.fromkeys((1, args.batch_size))
+                      if f"ort-fp32-b{b}" in engines and f"ort-int8-b{b}" in engines] if args.ratio_rounds else []
+    sessions: dict[str, Any] = {}  # fp32's is kept for the paired rounds only: it is 2.5 GB for the 0.5B model
     for variant in ("fp32", "int8"):
         wanted = [e for e in engines if e.startswith(f"ort-{variant}")]
         if not wanted:
@@ -529,10 +532,11 @@ def main(argv: list[str]) -> int:
         for e in wanted:
             batch = int(e.rsplit("-b", 1)[1])
             runs[e] = run_ort(e, sessions[variant], prompts, batch, args.max_new_tokens, pad_id)
-    paired_batches = [b for b in dict.fromkeys((1, args.batch_size))
-                      if f"ort-fp32-b{b}" in runs and f"ort-int8-b{b}" in runs]
+        if not paired_batches:
+            del sessions[variant]
+            gc.collect()
     rounds = (ratio_rounds(sessions, prompts, paired_batches, args.ratio_rounds, args.max_new_tokens, pad_id, runs)
-              if args.ratio_rounds and paired_batches else {})
+              if paired_batches else {})
     sessions.clear()
     gc.collect()
     if "eager" in engines:

@@ -9,7 +9,7 @@ WHEELS ?= /opt/wheels
 TORCH_SOURCE := $(if $(wildcard $(WHEELS)),--find-links $(WHEELS),--extra-index-url https://download.pytorch.org/whl/cpu --index-strategy unsafe-best-match)
 EXTRA ?= cpu
 
-.PHONY: setup study test bench-sandbox clean-results
+.PHONY: setup study test verify pull bench-sandbox clean-results
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -22,9 +22,21 @@ $(VENV)/.installed-$(EXTRA): $(BIN)/python pyproject.toml constraints.txt
 
 setup: $(VENV)/.installed-$(EXTRA)
 
+# DVC runs each stage's Snakemake targets; the venv goes first on PATH so stages find its snakemake.
+RUN := PATH="$(CURDIR)/$(BIN):$$PATH"
+
 study: setup
-	$(BIN)/snakemake --cores $(CORES) --configfile params.yaml
+	$(BIN)/python -m tuningtax dvc-yaml --check
+	$(RUN) $(BIN)/dvc repro
 	$(BIN)/snakemake --cores 1 --configfile params.yaml --report report/report.html
+
+# Rerun every stage from a clean state and compare each output's hash with the committed dvc.lock.
+verify: setup
+	$(RUN) $(BIN)/python -m tuningtax verify
+
+# Fetch every tracked output from the DVC remote, then mark Snakemake's view of them current.
+pull: setup
+	$(RUN) $(BIN)/python -m tuningtax pull
 
 test: setup
 	$(BIN)/python -m pytest

@@ -2,30 +2,45 @@ rule tabulate_scores:
     input:
         executions=execution_dirs(),
         validated=[d + ".validated.json" for d in execution_dirs()],
-        suite=SUITES / "scores.json",
     output:
         "results/scores.csv",
     params:
-        code=code_version("scoring", "validation"),
+        code=code_version("score-table"),
     log:
         "logs/tabulate_scores.log",
     shell:
-        "({PYTHON} -m tuningtax score-table --executions {input.executions} --out {output} && "
-        "{PYTHON} -m tuningtax validate --suite {input.suite} --input {output} --out logs/scores.validated.json) "
-        "> {log} 2>&1"
+        "{PYTHON} -m tuningtax score-table --executions {input.executions} --out {output} > {log} 2>&1"
 
 
+rule validate_scores:
+    input:
+        data=rules.tabulate_scores.output[0],
+        suite=SUITES / "scores.json",
+    output:
+        "results/scores.validated.json",
+    params:
+        code=code_version("validate"),
+    log:
+        "logs/validate_scores.log",
+    shell:
+        "{PYTHON} -m tuningtax validate --suite {input.suite} --input {input.data} --out {output} > {log} 2>&1"
+
+
+# One sample file per checkpoint, so adding a checkpoint measures only it.
 rule measure_samples:
     input:
-        executions=execution_dirs(),
-        validated=[d + ".validated.json" for d in execution_dirs()],
+        executions=lambda w: execution_dirs([w.model]),
+        validated=lambda w: [d + ".validated.json" for d in execution_dirs([w.model])],
+        # measure joins each execution with its generation record and post-processed levels
+        raw=lambda w: [d + "/raw_output.jsonl" for d in completion_dirs([w.model])],
+        levels=lambda w: [d + "/levels" for d in completion_dirs([w.model])],
         tasks=subset_files(),
     output:
-        "data/06_scores/samples.jsonl",
+        "data/06_scores/{model}/samples.jsonl",
     params:
-        code=code_version("analysis/samples.py", "metrics", "taxonomy"),
+        code=code_version("measure"),
     log:
-        "logs/measure_samples.log",
+        "logs/measure_samples/{model}.log",
     shell:
         "{PYTHON} -m tuningtax measure --executions {input.executions} --tasks {input.tasks} --out {output} "
         "> {log} 2>&1"
@@ -36,19 +51,20 @@ rule validate_samples:
         data=rules.measure_samples.output[0],
         suite=SUITES / "samples.json",
     output:
-        "data/06_scores/samples.validated.json",
+        "data/06_scores/{model}/samples.validated.json",
     params:
-        code=code_version("validation"),
+        code=code_version("validate"),
     log:
-        "logs/validate_samples.log",
+        "logs/validate_samples/{model}.log",
     shell:
         "{PYTHON} -m tuningtax validate --suite {input.suite} --input {input.data} --out {output} > {log} 2>&1"
 
 
 rule tabulate_results:
     input:
-        samples=rules.measure_samples.output[0],
-        validated=rules.validate_samples.output[0],
+        samples=expand(rules.measure_samples.output[0], model=MODELS),
+        validated=expand(rules.validate_samples.output[0], model=MODELS),
+        scores_validated=rules.validate_scores.output[0],
         tasks=subset_files(),
         labels=[project_path(config["analysis"]["labels"])] if config["analysis"]["labels"] else [],
     output:
@@ -60,7 +76,7 @@ rule tabulate_results:
     params:
         analysis=analysis_json(),
         labels=lambda w, input: f"--labels {input.labels}" if input.labels else "",
-        code=code_version("analysis", "metrics", "taxonomy"),
+        code=code_version("tabulate"),
     log:
         "logs/tabulate_results.log",
     shell:

@@ -1,8 +1,9 @@
-import hashlib
+import os
 import shlex
 import sys
 from pathlib import Path
 
+from tuningtax.codeversion import code_version
 from tuningtax.config import validate_params
 from tuningtax.errors import UserError
 from tuningtax.tasks.registry import BENCHMARKS
@@ -14,7 +15,6 @@ except UserError as err:
 
 # The interpreter Snakemake runs under is the project's venv; rules call the same one.
 PYTHON = shlex.quote(sys.executable)
-SRC = Path(workflow.basedir) / "src" / "tuningtax"
 SUITES = Path(workflow.basedir) / "gx" / "expectations"
 
 
@@ -28,14 +28,8 @@ def project_path(path):
 MIRROR = project_path(config["benchmark_mirror"])
 
 
-def code_version(*parts):
-    """Fingerprint of the source a rule runs (Snakemake cannot see code behind a shell string)."""
-    digest = hashlib.sha256()
-    for part in parts:
-        for path in sorted((SRC / part).rglob("*.py")) if (SRC / part).is_dir() else [SRC / part]:
-            digest.update(path.relative_to(SRC).as_posix().encode())
-            digest.update(path.read_bytes())
-    return digest.hexdigest()[:16]
+# Each rule passes code_version(COMMAND) as a param: the hash of the import closure of the tuningtax
+# command its shell line runs (tuningtax.codeversion), so an edit reruns exactly the steps that can run it.
 
 
 def sandbox_args(threads):
@@ -51,7 +45,7 @@ wildcard_constraints:
 # ---- models, generation and scoring -------------------------------------------------------------
 import json
 
-MODELS = {m["name"]: {k: v for k, v in m.items() if v is not None} for m in config["models"]}
+MODELS = {name: {"name": name, **{k: v for k, v in m.items() if v is not None}} for name, m in config["models"].items()}
 RUNS = [(r["benchmark"], f) for r in config["runs"] for f in r["formats"]]
 GEN = config["generation"]
 MODE_OF = {"humaneval-command": "command", "humaneval-completion": "completion"}
@@ -66,12 +60,25 @@ def levels_for(benchmark):
     return [l for l in config["levels"] if l != "first-line" or benchmark == "humaneval-single-line"]
 
 
+def local_checkpoint(model):
+    from tuningtax.models.spec import source_kind
+
+    source = MODELS[model]["source"]
+    return [os.path.normpath(source)] if source_kind(source) in ("local", "gguf") else []
+
+
 def spec_json(model):
     return shlex.quote(json.dumps(MODELS[model], sort_keys=True))
 
 
-def execution_dirs():
-    return [f"data/05_executions/{m}/{v}/{b}/{f}" for m in MODELS for v in config["variants"] for b, f in RUNS]
+def execution_dirs(models=None):
+    return [f"data/05_executions/{m}/{v}/{b}/{f}" for m in (models or MODELS) for v in config["variants"]
+            for b, f in RUNS]
+
+
+def completion_dirs(models=None):
+    return [f"data/04_completions/{m}/{v}/{b}/{f}" for m in (models or MODELS) for v in config["variants"]
+            for b, f in RUNS]
 
 
 wildcard_constraints:

@@ -8,7 +8,7 @@ rule execute_completions:
     params:
         sandbox=lambda w, threads: sandbox_args(threads),
         timings=lambda w: f"logs/timings/{w.model}/{w.variant}/{w.benchmark}/{w.format}",
-        code=code_version("sandbox", "tasks/schema.py"),
+        code=code_version("execute"),
     threads: workflow.cores
     log:
         "logs/execute_completions/{model}/{variant}/{benchmark}/{format}.log",
@@ -25,7 +25,7 @@ rule validate_executions:
     output:
         "data/05_executions/{model}/{variant}/{benchmark}/{format}.validated.json",
     params:
-        code=code_version("validation"),
+        code=code_version("validate"),
     log:
         "logs/validate_executions/{model}/{variant}/{benchmark}/{format}.log",
     shell:

@@ -9,7 +9,7 @@ rule subset_tasks:
         n=config["subset"]["n_problems"],
         per=lambda w: config["subset"]["max_flow_tasks_per_problem"] if mode_of(w.benchmark) == "flow" else 0,
         seed=config["subset"]["seed"],
-        code=code_version("tasks/subset.py"),
+        code=code_version("subset"),
     log:
         "logs/subset_tasks/{benchmark}.log",
     shell:
@@ -30,7 +30,7 @@ rule generate_completions:
         batch=GEN["batch_size"],
         max_prompt=GEN["max_prompt_tokens"],
         provider=GEN["provider"],
-        code=code_version("generate", "prompts", "models/ort_session.py", "models/families.py"),
+        code=code_version("generate"),
     threads: workflow.cores
     resources:
         gpu=lambda w: 1 if GEN["provider"] == "cuda" else 0,
@@ -52,7 +52,7 @@ rule validate_completions:
         "data/04_completions/{model}/{variant}/{benchmark}/{format}/raw_output.validated.json",
     params:
         max_new=lambda w: GEN["max_new_tokens"][mode_of(w.benchmark)],
-        code=code_version("validation"),
+        code=code_version("validate"),
     log:
         "logs/validate_completions/{model}/{variant}/{benchmark}/{format}.log",
     shell:
@@ -85,7 +85,7 @@ rule validate_postprocessed:
     output:
         "data/04_completions/{model}/{variant}/{benchmark}/{format}/levels.validated.json",
     params:
-        code=code_version("validation"),
+        code=code_version("validate"),
     log:
         "logs/validate_postprocessed/{model}/{variant}/{benchmark}/{format}.log",
     shell:

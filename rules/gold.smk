@@ -6,7 +6,7 @@ rule run_gold:
         "data/05_executions/gold/{benchmark}.jsonl",
     params:
         sandbox=lambda w, threads: sandbox_args(threads),
-        code=code_version("sandbox", "scoring/gold.py", "tasks/schema.py"),
+        code=code_version("gold"),
     threads: workflow.cores
     log:
         "logs/run_gold/{benchmark}.log",
@@ -23,7 +23,7 @@ rule validate_gold:
         "data/05_executions/gold/{benchmark}.validated.json",
     params:
         expected_rows=lambda w: BENCHMARKS[w.benchmark].expected_count,
-        code=code_version("validation"),
+        code=code_version("validate"),
     log:
         "logs/validate_gold/{benchmark}.log",
     shell:
@@ -39,7 +39,7 @@ rule gate_gold:
     output:
         "data/06_scores/gold/{benchmark}.gate.json",
     params:
-        code=code_version("scoring/gold.py"),
+        code=code_version("gold-gate"),
     log:
         "logs/gate_gold/{benchmark}.log",
     shell:
@@ -53,7 +53,7 @@ rule tabulate_gold:
     output:
         "results/gold.csv",
     params:
-        code=code_version("scoring/gold.py"),
+        code=code_version("gold-table"),
     log:
         "logs/tabulate_gold.log",
     shell:

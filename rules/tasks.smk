@@ -2,7 +2,7 @@ rule build_tasks:
     output:
         "data/01_tasks/{benchmark}.jsonl",
     params:
-        code=code_version("tasks", "jsonl.py"),
+        code=code_version("tasks"),
     log:
         "logs/build_tasks/{benchmark}.log",
     shell:
@@ -18,7 +18,7 @@ rule validate_tasks:
         "data/01_tasks/{benchmark}.validated.json",
     params:
         expected_rows=lambda w: BENCHMARKS[w.benchmark].expected_count,
-        code=code_version("validation"),
+        code=code_version("validate"),
     log:
         "logs/validate_tasks/{benchmark}.log",
     shell:

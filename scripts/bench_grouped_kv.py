@@ -31,7 +31,7 @@ def main(argv: list[str] | None = None) -> int:
 
     from transformers import AutoTokenizer
 
-    from tuningtax.generate.bench import MODEL_NAME, ONNX_ROOT, agreement, run_ort, select_prompts
+    from tuningtax.bench.generate import MODEL_NAME, ONNX_ROOT, agreement, run_ort, select_prompts
     from tuningtax.models.export import export
     from tuningtax.models.families import pad_token_id, stop_token_ids
     from tuningtax.models.offline_qwen import resolve_source

@@ -19,10 +19,10 @@ Steps (each recorded in the JSON; a failing step is recorded and the next one ru
   5. On ``--ort-provider`` (default: ``--device``; skipped for cuda where CUDAExecutionProvider is missing): the
      project's greedy loop over the tiny export (and the real-architecture one with ``--export-real``), its tokens
      against PyTorch fp32 on ``--device`` at batch 1 and ``--batch-size`` (parity), then timed as the bench does
-     (``tuningtax.generate.bench.run_ort``). On CUDA the loop keeps the KV cache on the GPU through IO binding;
+     (``tuningtax.bench.generate.run_ort``). On CUDA the loop keeps the KV cache on the GPU through IO binding;
      the host loop (cache copied through numpy every step) is checked at batch 1 and timed beside it.
      ``--device cpu --ort-provider cpu`` runs the same code anywhere (tests/test_gpu_check.py does).
-Timing definitions as in ``tuningtax.generate.bench``: prefill = start of ``generate`` until the first new token
+Timing definitions as in ``tuningtax.bench.generate``: prefill = start of ``generate`` until the first new token
 reaches the streamer; decode tok/s = rows x (new tokens - 1) / the rest.
 A time budget (``--budget-s``) skips remaining timing configurations rather than overrun the machine's slot.
 """
@@ -185,7 +185,7 @@ def time_generate(model: Any, prompts: torch.Tensor, batch: int, max_new: int) -
 
 
 def timing(arch: dict[str, int], device: str, args: argparse.Namespace) -> dict[str, Any]:
-    from tuningtax.generate.bench import agreement
+    from tuningtax.bench.generate import agreement
 
     prompts = random_prompts(args.n_prompts, args.prompt_tokens)
     model = build_model(arch, device)
@@ -323,7 +323,7 @@ def ort_parity_and_timing(work: Path, args: argparse.Namespace) -> dict[str, Any
     """ONNX Runtime on ``--ort-provider`` against PyTorch fp32 (TF32 off) on ``--device``, same weights, same prompts:
     token parity at batch 1 and ``--batch-size`` (``bench.agreement``), then timing through ``bench.run_ort`` (the
     bench's prefill/decode split). On CUDA, the IO-bound loop and the host loop (``host-`` keys) side by side."""
-    from tuningtax.generate.bench import Prompt, agreement, run_ort
+    from tuningtax.bench.generate import Prompt, agreement, run_ort
     from tuningtax.models.ort_session import bind_device_of, load_session
 
     torch.backends.cuda.matmul.allow_tf32 = False

@@ -33,6 +33,11 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "passk": ("tuningtax.scoring.passk", "unbiased pass@k per task and aggregated"),
     "params": ("tuningtax.config", "validate params.yaml or write its JSON schema"),
     "bench": ("tuningtax.bench", "benchmarks that print measured figures"),
+    "code-version": ("tuningtax.codeversion", "a pipeline command's code version (its import closure)"),
+    "pull": ("tuningtax.sync", "dvc pull, then mark the restored outputs current for Snakemake"),
+    "verify": ("tuningtax.sync", "rerun every stage and compare each output's hash with dvc.lock"),
+    "lineage": ("tuningtax.lineage", "the chain of files, params and code behind a table or one of its rows"),
+    "dvc-yaml": ("tuningtax.dvcstages", "generate dvc.yaml from the Snakemake DAG (--check: fail if stale)"),
 }
 
 

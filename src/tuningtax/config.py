@@ -23,6 +23,8 @@ from tuningtax.errors import UserError
 
 SCHEMA_PATH = Path(__file__).resolve().parents[2] / "schemas" / "params.schema.json"
 
+MODEL_NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._-]*$"
+
 Benchmark = Literal["humaneval-command", "humaneval-completion", "humaneval-single-line",
                     "humaneval-multi-line", "humaneval-random-span"]
 
@@ -39,8 +41,8 @@ class SandboxParams:
 
 @dataclass
 class ModelParams:
-    """One checkpoint: base, instruct, or an intermediate tuning checkpoint (role checkpoint + step)."""
-    name: str = field(metadata={"pattern": r"^[A-Za-z0-9][A-Za-z0-9._-]*$", "doc": "folder-safe model name"})
+    """One checkpoint (keyed by its name): base, instruct, or an intermediate tuning checkpoint (role checkpoint
+    + step)."""
     family: str = field(metadata={"enum": "FAMILIES", "doc": "FIM template, stop tokens, chat handling"})
     role: Literal["base", "instruct", "checkpoint"]
     source: str = field(metadata={"minLength": 1, "doc": "hub id (owner/name), ./local/hf/folder, a .gguf file, "
@@ -136,7 +138,11 @@ class Params:
         metadata={"doc": "folder mirroring upstream benchmark files (checked by sha256); "
                          "used before the network for data that cannot be derived"})
     sandbox: SandboxParams = field(default_factory=SandboxParams)
-    models: list[ModelParams] = field(default_factory=list, metadata={"uniqueItems": True})
+    # A mapping keyed by name, not a list: DVC addresses each checkpoint's params by its key, so adding or
+    # inserting one leaves every other checkpoint's stages untouched.
+    models: dict[str, ModelParams] = field(default_factory=dict, metadata={
+        "propertyNames": {"pattern": MODEL_NAME_PATTERN},
+        "doc": "checkpoints under study, keyed by a folder-safe name"})
     variants: list[Literal["fp32", "int8"]] = field(default_factory=lambda: ["fp32"],
                                                    metadata={"minItems": 1, "uniqueItems": True})
     generation: GenerationParams = field(default_factory=GenerationParams)
@@ -176,6 +182,8 @@ def _schema_for(tp, meta: dict | None = None) -> dict:
         schema = {"enum": list(typing.get_args(tp))}
     elif origin is list:
         schema = {"type": "array", "items": _schema_for(typing.get_args(tp)[0])}
+    elif origin is dict:
+        schema = {"type": "object", "additionalProperties": _schema_for(typing.get_args(tp)[1])}
     elif tp is bool:
         schema = {"type": "boolean"}
     elif tp is int:
@@ -226,15 +234,11 @@ def validate_params(config: dict, source: str = "params.yaml") -> None:
 
 def _semantic_problems(config: dict) -> list[str]:
     """Rules a JSON schema cannot say: cross-field constraints between models, runs and benchmarks."""
-    from tuningtax.models.spec import ModelSpec
-
     problems = []
-    names = [m["name"] for m in config["models"]]
-    for dup in sorted({n for n in names if names.count(n) > 1}):
-        problems.append(f"field models: name {dup!r} appears more than once; names must be unique")
-    for i, model in enumerate(config["models"]):
+    names = list(config["models"])
+    for name, model in config["models"].items():
         try:
-            ModelSpec.from_dict({k: v for k, v in model.items() if v is not None}, where=f"field models[{i}]")
+            model_spec(name, model, where=f"field models.{name}")
         except UserError as err:
             problems.append(str(err))
     for i, run in enumerate(config["runs"]):
@@ -255,6 +259,16 @@ def _semantic_problems(config: dict) -> list[str]:
     if config["runs"] and not config["models"]:
         problems.append("field runs: generation runs are configured but models is empty; add a model")
     return problems
+
+
+def model_spec(name: str, entry: dict, where: str):
+    """The ModelSpec of one ``models:`` entry (its key is its name)."""
+    from tuningtax.models.spec import ModelSpec
+
+    if isinstance(entry, dict) and "name" in entry:
+        raise UserError(f"{where}: field name is the entry's key under models:; remove it")
+    fields = {k: v for k, v in entry.items() if v is not None} if isinstance(entry, dict) else entry
+    return ModelSpec.from_dict({"name": name, **fields} if isinstance(fields, dict) else fields, where=where)
 
 
 def read_yaml(path: Path):

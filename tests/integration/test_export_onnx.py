@@ -162,7 +162,7 @@ def test_greedy_stop_token_ends_a_row(onnx_root, torch_model):
 def test_io_bound_cache_gives_the_same_tokens(onnx_root, torch_model, tokenizer):
     """The IO-binding loop (the CUDA path) run on the CPU: same tokens as the host loop and torch, with a stop
     token ending one row early; for fp32 and int8. The step stamps of the bench proxy are taken on it too."""
-    from tuningtax.generate.bench import _TimedSession
+    from tuningtax.bench.generate import _TimedSession
 
     stops = stop_token_ids("qwen2.5-coder", tokenizer)
     rows = [tokenizer("def fib(n):\n", add_special_tokens=False).input_ids, [1, 2, 3], [42]]

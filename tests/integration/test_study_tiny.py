@@ -23,10 +23,10 @@ def study(tmp_path_factory, qwen_tokenizer_dir):
     params = yaml.safe_load((REPO / "params.yaml").read_text())
     params.update({
         "benchmarks": ["humaneval-single-line", "humaneval-completion", "humaneval-command"],
-        "models": [
-            {"name": "tiny-base", "family": "qwen2.5-coder", "role": "base", "source": str(base)},
-            {"name": "tiny-instruct", "family": "qwen2.5-coder", "role": "instruct", "source": str(instruct)},
-        ],
+        "models": {
+            "tiny-base": {"family": "qwen2.5-coder", "role": "base", "source": str(base)},
+            "tiny-instruct": {"family": "qwen2.5-coder", "role": "instruct", "source": str(instruct)},
+        },
         "generation": {**params["generation"], "batch_size": 4, "max_new_tokens": {"flow": 8, "completion": 8,
                                                                                    "command": 8}},
         "subset": {"n_problems": 3, "max_flow_tasks_per_problem": 2, "seed": 0},
@@ -51,7 +51,8 @@ def tabulate(study, samples, tmp_path, series=(), steps=None, labels=None) -> su
                            "three_mode": {"flow": {"format": "fim-psm", "level": "first-line"},
                                           "completion": {"format": "completion-raw", "level": "stop-cut"},
                                           "command": {"format": "command-chat", "level": "code-extract"}}})
-    return subprocess.run([sys.executable, "-m", "tuningtax", "tabulate", "--samples", str(samples), "--tasks", *tasks,
+    files = [str(p) for p in samples] if isinstance(samples, list) else [str(samples)]
+    return subprocess.run([sys.executable, "-m", "tuningtax", "tabulate", "--samples", *files, "--tasks", *tasks,
                            "--analysis-json", analysis, *(["--labels", str(labels)] if labels else []),
                            "--out-dir", str(tmp_path / "tables"), "--plots-dir", str(tmp_path / "plots"),
                            "--metrics", str(tmp_path / "m.json")], capture_output=True, text=True)
@@ -68,7 +69,8 @@ def test_scores_cover_every_run_and_level(study):
 
 def test_variant_table_pairs_each_model_with_its_int8(study, tmp_path):
     """tabulate on the study's samples plus an int8 copy of them in which one task's outcome flipped."""
-    samples = [json.loads(line) for line in (study / "data" / "06_scores" / "samples.jsonl").open()]
+    samples = [json.loads(line) for path in sorted((study / "data" / "06_scores").glob("*/samples.jsonl"))
+               for line in path.open()]
     first = next(s for s in samples if s["model"] == "tiny-instruct")
     flipped = (first["benchmark"], first["format"], first["task_id"])
 
@@ -100,7 +102,7 @@ def test_variant_table_pairs_each_model_with_its_int8(study, tmp_path):
 def test_trajectory_table_carries_the_training_steps(study, tmp_path):
     """A series read as base -> instruct: the trajectory rows carry the step from params (not their position),
     and the plot is drawn."""
-    run = tabulate(study, study / "data" / "06_scores" / "samples.jsonl", tmp_path,
+    run = tabulate(study, sorted((study / "data" / "06_scores").glob("*/samples.jsonl")), tmp_path,
                    series=[{"start": "tiny-base", "checkpoints": ["tiny-instruct"]}], steps={"tiny-instruct": 500})
     assert run.returncode == 0, run.stderr
     trajectory = pd.read_csv(tmp_path / "tables" / "trajectory.csv")
@@ -136,7 +138,8 @@ def test_every_table_plot_and_metric_is_written(study):
 def test_behaviour_reports_all_and_failed(study):
     behaviour = pd.read_csv(study / "results" / "tables" / "behaviour.csv")
     assert set(behaviour["subset"]) == {"all", "failed"}
-    samples = [json.loads(line) for line in (study / "data" / "06_scores" / "samples.jsonl").open()]
+    samples = [json.loads(line) for path in sorted((study / "data" / "06_scores").glob("*/samples.jsonl"))
+               for line in path.open()]
     assert all(0.0 <= s["code_token_ratio"] <= 1.0 for s in samples)
     assert {s["category"] for s in samples} <= {"passed", "empty_output", "special_token_leak", "format_wrapper",
                                                 "irrelevant_natural_language", "suffix_duplication",
@@ -158,7 +161,8 @@ def test_corrupted_intermediate_stops_the_pipeline(study):
 
 
 def test_label_sheet_is_blind_and_kappa_is_reported(study, tmp_path):
-    samples = study / "data" / "06_scores" / "samples.jsonl"
+    samples = tmp_path / "samples.jsonl"  # both checkpoints' sample files as one
+    samples.write_text("".join(p.read_text() for p in sorted((study / "data" / "06_scores").glob("*/samples.jsonl"))))
     tasks = sorted(str(p) for p in (study / "data" / "02_subsets").glob("*.jsonl"))
     sheet = tmp_path / "sheet.jsonl"
     run = subprocess.run([sys.executable, "-m", "tuningtax", "label-sheet", "--samples", str(samples), "--tasks",

@@ -7,8 +7,8 @@ import json
 import pytest
 
 from tuningtax.errors import UserError
-from tuningtax.generate import bench
-from tuningtax.generate.bench import Run, agreement, main, ratio_rounds
+from tuningtax.bench import generate as bench
+from tuningtax.bench.generate import Run, agreement, main, ratio_rounds
 
 
 def test_agreement_is_position_wise():

@@ -65,16 +65,20 @@ def test_not_a_mapping():
 
 def test_load_spec_from_params(tmp_path):
     params = tmp_path / "params.yaml"
-    params.write_text("models:\n  - " + json.dumps(GOOD) + "\n  - {name: other, family: generic, role: base, "
+    entry = {k: v for k, v in GOOD.items() if k != "name"}
+    params.write_text("models:\n  qwen-1.5b: " + json.dumps(entry) + "\n  other: {family: generic, role: base, "
                       "source: ./x}\n")
     assert load_spec("qwen-1.5b", params) == ModelSpec.from_dict(GOOD)
     with pytest.raises(UserError, match="no model named 'nope'.*known: qwen-1.5b, other"):
         load_spec("nope", params)
-    params.write_text("models:\n  - " + json.dumps(GOOD) + "\n  - " + json.dumps(GOOD) + "\n")
-    with pytest.raises(UserError, match="appears 2 times"):
+    params.write_text("models:\n  - " + json.dumps(GOOD) + "\n")
+    with pytest.raises(UserError, match="needs a top-level 'models:' mapping"):
         load_spec("qwen-1.5b", params)
-    params.write_text("models:\n  - " + json.dumps({**GOOD, "role": "boss"}) + "\n")
-    with pytest.raises(UserError, match=r"params.yaml: models\[0\] \(qwen-1.5b\): field role"):
+    params.write_text("models:\n  qwen-1.5b: " + json.dumps(GOOD) + "\n")
+    with pytest.raises(UserError, match="field name is the entry's key"):
+        load_spec("qwen-1.5b", params)
+    params.write_text("models:\n  qwen-1.5b: " + json.dumps({**entry, "role": "boss"}) + "\n")
+    with pytest.raises(UserError, match=r"params.yaml: models.qwen-1.5b: field role"):
         load_spec("qwen-1.5b", params)
     with pytest.raises(UserError, match="not found"):
         load_spec("qwen-1.5b", tmp_path / "missing.yaml")

@@ -2,7 +2,7 @@
 
 Writes results/tables/*.csv and *.md (tax, trajectory, prompt grid, three-mode view, behaviour, taxonomy,
 taxonomy agreement), results/plots/*.png and results/metrics.json (DVC metrics). Every number is derived
-from data/06_scores/samples.jsonl in this run."""
+from the per-checkpoint data/06_scores/{model}/samples.jsonl of this run."""
 
 from __future__ import annotations
 
@@ -108,7 +108,8 @@ def tabulate(samples: pd.DataFrame, tasks_frame: pd.DataFrame, params: dict, out
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--samples", required=True, type=Path, help="data/06_scores/samples.jsonl")
+    parser.add_argument("--samples", nargs="+", required=True, type=Path,
+                        help="per-checkpoint sample files (data/06_scores/{model}/samples.jsonl), read as one")
     parser.add_argument("--tasks", nargs="+", required=True, type=Path)
     parser.add_argument("--analysis-json", required=True,
                         help="JSON: pairs, series, steps, three_mode, seed, n_resamples (from params.yaml)")
@@ -123,9 +124,9 @@ def run(args: argparse.Namespace) -> int:
         params = json.loads(args.analysis_json)
     except json.JSONDecodeError as err:
         raise UserError(f"--analysis-json is not valid JSON: {err}") from None
-    samples = pd.DataFrame(read_jsonl(args.samples))
+    samples = pd.DataFrame([r for path in args.samples for r in read_jsonl(path)])
     if samples.empty:
-        raise UserError(f"{args.samples}: no samples")
+        raise UserError(f"{', '.join(map(str, args.samples))}: no samples")
     tasks_frame = pd.DataFrame([r for p in args.tasks for r in read_jsonl(p)])
     labels = pd.DataFrame(read_jsonl(args.labels)) if args.labels else None
     metrics = tabulate(samples, tasks_frame, params, args.out_dir, args.plots_dir, labels)

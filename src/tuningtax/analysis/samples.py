@@ -75,7 +75,9 @@ def collect(execution_dirs: list[Path], completions_root: Path, tasks: dict[str,
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--executions", nargs="+", required=True, type=Path,
                         help="execution folders .../{model}/{variant}/{benchmark}/{format}")
-    parser.add_argument("--completions-root", type=Path, default=Path("data/04_completions"))
+    parser.add_argument("--completions-root", type=Path, default=Path("data/04_completions"),
+                        help="where each execution folder's generation and levels are read (declared as "
+                             "the rule's inputs)")
     parser.add_argument("--tasks", nargs="+", required=True, type=Path, help="the task files the runs used")
     parser.add_argument("--out", required=True, type=Path, help="per-sample JSONL")
 

@@ -1,7 +1,7 @@
 """``python -m tuningtax fetch-model`` and ``python -m tuningtax export``.
 
 The model spec comes inline (``--spec-json``, as Snakemake passes it from ``params:``) or from the
-``models:`` list of a params file; code never re-reads the config behind Snakemake's back when the spec
+``models:`` mapping of a params file; code never re-reads the config behind Snakemake's back when the spec
 is given inline.
 """
 
@@ -32,22 +32,19 @@ def load_spec(name: str, params: Path = Path("params.yaml"), spec_json: str | No
 
     if not params.is_file():
         raise UserError(f"{params} not found; pass --params PATH or --spec-json JSON")
+    from tuningtax.config import model_spec
+
     config = read_yaml(params)
     models = config.get("models") if isinstance(config, dict) else None
-    if not isinstance(models, list):
-        raise UserError(f"{params}: needs a top-level 'models:' list of model specs")
-    hits = [(i, m) for i, m in enumerate(models) if isinstance(m, dict) and m.get("name") == name]
-    if not hits:
-        known = [m.get("name") for m in models if isinstance(m, dict)]
-        raise UserError(f"{params}: no model named {name!r} under models:; known: {', '.join(map(str, known))}")
-    if len(hits) > 1:
-        raise UserError(f"{params}: model name {name!r} appears {len(hits)} times under models:; names must be unique")
-    index, entry = hits[0]
-    return ModelSpec.from_dict(entry, where=f"{params}: models[{index}]")
+    if not isinstance(models, dict):
+        raise UserError(f"{params}: needs a top-level 'models:' mapping of model name -> spec")
+    if name not in models:
+        raise UserError(f"{params}: no model named {name!r} under models:; known: {', '.join(map(str, models))}")
+    return model_spec(name, models[name], where=f"{params}: models.{name}")
 
 
 def add_spec_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--model", required=True, help="model name (the name field of a models: entry)")
+    parser.add_argument("--model", required=True, help="model name (its key under models:)")
     parser.add_argument("--params", type=Path, default=Path("params.yaml"), help="params file (default params.yaml)")
     parser.add_argument("--spec-json", help="the model spec inline as JSON (overrides --params)")
 

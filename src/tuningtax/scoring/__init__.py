@@ -1,0 +1,1 @@
+"""Scores: the gold gate, pass@k and the scores table."""

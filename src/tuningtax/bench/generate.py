@@ -57,7 +57,8 @@ from tuningtax.errors import UserError
 from tuningtax.models.spec import OFFLINE_QWEN, ModelSpec
 
 MODEL_NAME = "qwen2.5-coder-0.5b-instruct"
-ONNX_ROOT = Path("data/03_onnx") / MODEL_NAME
+ONNX_ROOT = Path("data/03_onnx") / MODEL_NAME  # the study's exports, read if present, never written
+BENCH_ONNX_ROOT = Path(".cache/tuningtax/bench/onnx") / MODEL_NAME  # where a missing export is made
 BENCHMARK = "humaneval-single-line"
 PROMPT_FORMAT = "fim-psm"
 WARMUP_TOKENS = 16
@@ -451,8 +452,9 @@ def main(argv: list[str]) -> int:
                                      description=(__doc__ or "").splitlines()[0],
                                      formatter_class=argparse.RawDescriptionHelpFormatter, epilog=__doc__)
     parser.add_argument("--hf-dir", type=Path, help="HF folder for eager (default: the offline Qwen, converted)")
-    parser.add_argument("--fp32-dir", type=Path, default=ONNX_ROOT / "fp32", help="fp32 export (made if missing)")
-    parser.add_argument("--int8-dir", type=Path, default=ONNX_ROOT / "int8", help="int8 export (made if missing)")
+    parser.add_argument("--fp32-dir", type=Path, help="fp32 export (default: the study's if present, else one "
+                                                      f"made in {BENCH_ONNX_ROOT})")
+    parser.add_argument("--int8-dir", type=Path, help="int8 export (default as for --fp32-dir)")
     parser.add_argument("--family", default="qwen2.5-coder")
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--n-prompts", type=int, default=8)
@@ -465,8 +467,13 @@ def main(argv: list[str]) -> int:
     parser.add_argument("--copy-repeats", type=int, default=5)
     parser.add_argument("--ratio-rounds", type=int, default=3,
                         help="paired int8/fp32 rounds per batch size after the engines (0: ratios from one run each)")
-    parser.add_argument("--out", type=Path, default=Path("results/bench/generate.json"))
+    parser.add_argument("--out", type=Path, default=Path(".cache/tuningtax/bench/generate.json"))
     args = parser.parse_args(argv)
+    # DVC tracks data/03_onnx: the bench reads the study's exports there but makes missing ones elsewhere.
+    for variant in ("fp32", "int8"):
+        if getattr(args, f"{variant}_dir") is None:
+            study = ONNX_ROOT / variant
+            setattr(args, f"{variant}_dir", study if (study / "model.onnx").exists() else BENCH_ONNX_ROOT / variant)
     if args.max_new_tokens < 2 or args.n_prompts < 1 or args.batch_size < 1 or args.threads < 1:
         raise UserError("--max-new-tokens must be >= 2; --n-prompts, --batch-size and --threads >= 1")
     if args.ratio_rounds < 0:

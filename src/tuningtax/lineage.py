@@ -78,9 +78,10 @@ def _admission(root: Path, out: str) -> list[str]:
         summary = root / candidate
         if summary.is_file():
             data = json.loads(summary.read_text())
-            checks = [e["success"] for f in data.get("files", []) for e in f.get("expectations", [])]
+            files = data.get("files", [data])  # a folder's summary lists its files; a file's is itself
+            checks = [e["success"] for f in files for e in f.get("expectations", [])]
             notes.append(f"Great Expectations suite {data.get('suite')} ({candidate}): success={data.get('success')}, "
-                         f"{sum(checks)}/{len(checks)} expectations met over {len(data.get('files', []))} file(s)")
+                         f"{sum(checks)}/{len(checks)} expectations met over {len(files)} file(s)")
             break
     config = root / f"{out}.config.json"
     if config.is_file():

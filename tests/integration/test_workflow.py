@@ -44,7 +44,7 @@ def test_small_study_builds_gold_table_deterministically(tmp_path, benchmarks):
     for name in ("a", "b"):
         workdir = tmp_path / name
         workdir.mkdir()
-        run = _snakemake(workdir, "--cores", "2", config={"benchmarks": benchmarks, "runs": [], "models": []})
+        run = _snakemake(workdir, "--cores", "2", config={"benchmarks": benchmarks, "runs": [], "models": {}})
         assert run.returncode == 0, run.stderr[-4000:]
         outputs.append(workdir)
     table = (outputs[0] / "results" / "gold.csv").read_text().splitlines()

@@ -61,7 +61,12 @@ def run_fetch_model(args: argparse.Namespace) -> int:
     from tuningtax.models.offline_qwen import resolve_source
 
     spec = load_spec(args.model, args.params, args.spec_json)
-    print(resolve_source(spec))
+    resolved = Path(resolve_source(spec)).resolve()
+    # The printed path is a tracked record: inside the project it is written relative to it, so checkouts in
+    # other folders record the same bytes.
+    if resolved.is_relative_to(Path.cwd().resolve()):
+        resolved = resolved.relative_to(Path.cwd().resolve())
+    print(resolved.as_posix())
     return 0
 
 

@@ -6,6 +6,7 @@ from pathlib import Path
 from tuningtax.codeversion import code_version
 from tuningtax.config import validate_params
 from tuningtax.errors import UserError
+from tuningtax.models.spec import source_kind
 from tuningtax.tasks.registry import BENCHMARKS
 
 try:
@@ -61,8 +62,6 @@ def levels_for(benchmark):
 
 
 def local_checkpoint(model):
-    from tuningtax.models.spec import source_kind
-
     source = MODELS[model]["source"]
     return [os.path.normpath(source)] if source_kind(source) in ("local", "gguf") else []
 
@@ -71,14 +70,17 @@ def spec_json(model):
     return shlex.quote(json.dumps(MODELS[model], sort_keys=True))
 
 
+def run_dirs(root, models=None):
+    """ROOT/{model}/{variant}/{benchmark}/{format} for every configured run (of the given models only)."""
+    return [f"{root}/{m}/{v}/{b}/{f}" for m in (models or MODELS) for v in config["variants"] for b, f in RUNS]
+
+
 def execution_dirs(models=None):
-    return [f"data/05_executions/{m}/{v}/{b}/{f}" for m in (models or MODELS) for v in config["variants"]
-            for b, f in RUNS]
+    return run_dirs("data/05_executions", models)
 
 
 def completion_dirs(models=None):
-    return [f"data/04_completions/{m}/{v}/{b}/{f}" for m in (models or MODELS) for v in config["variants"]
-            for b, f in RUNS]
+    return run_dirs("data/04_completions", models)
 
 
 wildcard_constraints:

@@ -12,7 +12,6 @@ from __future__ import annotations
 import argparse
 import ast
 import hashlib
-import sys
 from functools import lru_cache
 from pathlib import Path
 
@@ -34,10 +33,14 @@ def module_file(module: str, src: Path = SRC) -> Path | None:
     return None
 
 
-def _imported_modules(path: Path, module: str, src: Path) -> set[str]:
+def _imported_modules(path: Path, module: str, src: Path) -> frozenset[str]:
     """Every ``tuningtax`` module the file's import statements can load, with the packages above each."""
-    tree = ast.parse(path.read_bytes(), filename=str(path))
-    is_package = path.name == "__init__.py"
+    return _imports_in(path.read_bytes(), module, path.name == "__init__.py", src)
+
+
+@lru_cache(maxsize=None)  # keyed by content: every command's closure passes through the same shared modules
+def _imports_in(source: bytes, module: str, is_package: bool, src: Path) -> frozenset[str]:
+    tree = ast.parse(source)
     found: set[str] = set()
     for node in ast.walk(tree):
         if isinstance(node, ast.Import):
@@ -59,7 +62,7 @@ def _imported_modules(path: Path, module: str, src: Path) -> set[str]:
             prefix = ".".join(parts[:i])
             if module_file(prefix, src) is not None:
                 closure.add(prefix)
-    return closure
+    return frozenset(closure)
 
 
 def import_closure(roots: tuple[str, ...], src: Path = SRC) -> list[Path]:
@@ -115,7 +118,3 @@ def run(args: argparse.Namespace) -> int:
         else:
             print(f"{command}\t{code_version(command)}")
     return 0
-
-
-if __name__ == "__main__":
-    sys.exit(run(argparse.Namespace(commands=sys.argv[1:], files=False)))

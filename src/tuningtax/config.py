@@ -265,10 +265,11 @@ def model_spec(name: str, entry: dict, where: str):
     """The ModelSpec of one ``models:`` entry (its key is its name)."""
     from tuningtax.models.spec import ModelSpec
 
-    if isinstance(entry, dict) and "name" in entry:
+    if not isinstance(entry, dict):
+        return ModelSpec.from_dict(entry, where=where)  # refuses it, naming the type
+    if "name" in entry:
         raise UserError(f"{where}: field name is the entry's key under models:; remove it")
-    fields = {k: v for k, v in entry.items() if v is not None} if isinstance(entry, dict) else entry
-    return ModelSpec.from_dict({"name": name, **fields} if isinstance(fields, dict) else fields, where=where)
+    return ModelSpec.from_dict({"name": name, **{k: v for k, v in entry.items() if v is not None}}, where=where)
 
 
 def read_yaml(path: Path):

@@ -25,14 +25,6 @@ from tuningtax.errors import UserError
 KEY_COLUMNS = ("model", "checkpoint", "variant", "benchmark", "format", "prompt_format", "base", "instruct")
 
 
-def _md5(path: Path) -> str:
-    digest = hashlib.md5()
-    with path.open("rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
-
 class Lock:
     def __init__(self, root: Path):
         lock_path = root / "dvc.lock"
@@ -44,13 +36,12 @@ class Lock:
         self.changed = self._dvc_status()
 
     def _dvc_status(self) -> set[str] | None:
-        import subprocess
+        from tuningtax.sync import stale_stages
 
         try:
-            status = subprocess.run(["dvc", "status", "--json"], cwd=self.root, capture_output=True, text=True)
-        except FileNotFoundError:
+            return set(stale_stages(self.root))
+        except (UserError, FileNotFoundError):
             return None
-        return set(json.loads(status.stdout or "{}")) if status.returncode == 0 else None
 
     def out_of(self, path: str) -> str | None:
         """The tracked out that holds path (the path itself or a folder above it)."""
@@ -67,7 +58,9 @@ class Lock:
             return "absent here"
         if local.is_dir() or not md5:
             return ""
-        return "matches" if _md5(local) == md5 else "UNTRACED: working copy differs from dvc.lock"
+        from dvc_data.hashfile.hash import file_md5  # the hash dvc.lock records (dvc 3: md5 of the bytes)
+
+        return "matches" if file_md5(str(local)) == md5 else "UNTRACED: working copy differs from dvc.lock"
 
 
 def _admission(root: Path, out: str) -> list[str]:

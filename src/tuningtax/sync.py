@@ -28,9 +28,9 @@ def _run(command: list[str], **kwargs) -> subprocess.CompletedProcess:
     return subprocess.run(command, **kwargs)
 
 
-def stale_stages() -> dict:
+def stale_stages(cwd: Path | None = None) -> dict:
     """``dvc status --json``: stage -> what differs from dvc.lock (empty when everything matches)."""
-    status = _run(["dvc", "status", "--json"], capture_output=True, text=True)
+    status = _run(["dvc", "status", "--json"], cwd=cwd, capture_output=True, text=True)
     if status.returncode != 0:
         raise UserError(f"dvc status failed:\n{status.stderr[-2000:]}")
     return json.loads(status.stdout or "{}")

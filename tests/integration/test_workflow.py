@@ -69,7 +69,7 @@ def test_dvc_stages_hold_every_snakemake_output_once(tmp_path):
     jobs' inputs from outside it."""
     from tuningtax.dvcstages import build_stages, parse_dry_run
 
-    run = _snakemake(tmp_path, "-n", "--forceall", "--cores", "1")
+    run = _snakemake(tmp_path, "-n", "--forceall", "--printshellcmds", "--cores", "1")
     assert run.returncode == 0, run.stderr[-3000:]
     jobs = parse_dry_run(run.stdout + run.stderr)
     files = {o for j in jobs for o in j.outputs}

@@ -121,6 +121,8 @@ def build_stages(jobs: list[Job], root: Path) -> dict[str, dict]:
     for job in jobs:
         if job.rule in TARGET_ONLY_RULES:
             continue
+        if not job.commands:  # its code could not be versioned
+            raise UserError(f"rule {job.rule}: its shell line runs no `python -m tuningtax COMMAND`")
         group = group_of[job.rule]
         key = GROUPS[group][1]
         name = group if key is None else f"{group}-{job.wildcards[key]}"

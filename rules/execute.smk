@@ -6,15 +6,15 @@ rule execute_completions:
     output:
         directory("data/05_executions/{model}/{variant}/{benchmark}/{format}"),
     params:
-        sandbox=lambda w, threads: sandbox_args(threads),
-        timings=lambda w: f"logs/timings/{w.model}/{w.variant}/{w.benchmark}/{w.format}",
+        sandbox=sandbox_args,
         code=code_version("execute"),
     threads: workflow.cores
     log:
-        "logs/execute_completions/{model}/{variant}/{benchmark}/{format}.log",
+        run="logs/execute_completions/{model}/{variant}/{benchmark}/{format}.log",
+        timings="logs/timings/{model}/{variant}/{benchmark}/{format}.jsonl",
     shell:
-        "mkdir -p {params.timings} && {PYTHON} -m tuningtax execute --tasks {input.tasks} "
-        "--completions {input.completions} --out {output} {params.sandbox} --timings {params.timings} > {log} 2>&1"
+        "{PYTHON} -m tuningtax execute --tasks {input.tasks} --completions {input.completions} --out {output} "
+        "{params.sandbox} --timings {log.timings} > {log.run} 2>&1"
 
 
 rule validate_executions:

@@ -7,7 +7,7 @@ rule subset_tasks:
         "data/02_subsets/{benchmark}.jsonl",
     params:
         n=config["subset"]["n_problems"],
-        per=lambda w: config["subset"]["max_flow_tasks_per_problem"] if mode_of(w.benchmark) == "flow" else 0,
+        per=flow_tasks_per_problem,
         seed=config["subset"]["seed"],
         code=code_version("subset"),
     log:
@@ -25,15 +25,15 @@ rule generate_completions:
         completions="data/04_completions/{model}/{variant}/{benchmark}/{format}/raw_output.jsonl",
         config="data/04_completions/{model}/{variant}/{benchmark}/{format}/raw_output.jsonl.config.json",
     params:
-        spec=lambda w: spec_json(w.model),
-        max_new=lambda w: GEN["max_new_tokens"][mode_of(w.benchmark)],
+        spec=spec_json,
+        max_new=max_new_tokens,
         batch=GEN["batch_size"],
         max_prompt=GEN["max_prompt_tokens"],
         provider=GEN["provider"],
         code=code_version("generate"),
     threads: workflow.cores
     resources:
-        gpu=lambda w: 1 if GEN["provider"] == "cuda" else 0,
+        gpu=gpu_slots,
     log:
         "logs/generate_completions/{model}/{variant}/{benchmark}/{format}.log",
     shell:
@@ -51,7 +51,7 @@ rule validate_completions:
     output:
         "data/04_completions/{model}/{variant}/{benchmark}/{format}/raw_output.validated.json",
     params:
-        max_new=lambda w: GEN["max_new_tokens"][mode_of(w.benchmark)],
+        max_new=max_new_tokens,
         code=code_version("validate"),
     log:
         "logs/validate_completions/{model}/{variant}/{benchmark}/{format}.log",
@@ -68,7 +68,7 @@ rule postprocess_completions:
     output:
         directory("data/04_completions/{model}/{variant}/{benchmark}/{format}/levels"),
     params:
-        levels=lambda w: ",".join(levels_for(w.benchmark)),
+        levels=scored_levels,
         code=code_version("postprocess"),
     log:
         "logs/postprocess_completions/{model}/{variant}/{benchmark}/{format}.log",

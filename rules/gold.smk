@@ -5,14 +5,15 @@ rule run_gold:
     output:
         "data/05_executions/gold/{benchmark}.jsonl",
     params:
-        sandbox=lambda w, threads: sandbox_args(threads),
+        sandbox=sandbox_args,
         code=code_version("gold"),
     threads: workflow.cores
     log:
-        "logs/run_gold/{benchmark}.log",
+        run="logs/run_gold/{benchmark}.log",
+        timings="logs/timings/gold/{benchmark}.jsonl",
     shell:
         "{PYTHON} -m tuningtax gold --tasks {input.tasks} --out {output} {params.sandbox} "
-        "--timings logs/timings/gold/{wildcards.benchmark}.jsonl > {log} 2>&1"
+        "--timings {log.timings} > {log.run} 2>&1"
 
 
 rule validate_gold:
@@ -22,7 +23,7 @@ rule validate_gold:
     output:
         "data/05_executions/gold/{benchmark}.validated.json",
     params:
-        expected_rows=lambda w: BENCHMARKS[w.benchmark].expected_count,
+        expected_rows=expected_task_count,
         code=code_version("validate"),
     log:
         "logs/validate_gold/{benchmark}.log",

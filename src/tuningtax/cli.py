@@ -20,7 +20,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "validate": ("tuningtax.validation.cli", "validate an intermediate with its Great Expectations suite"),
     "execute": ("tuningtax.sandbox.cli", "run completions against unit tests in the sandbox"),
     "gold": ("tuningtax.scoring.gold", "run canonical solutions through the sandbox (gold gate)"),
-    "gold-gate": ("tuningtax.scoring.gold", "refuse a benchmark whose gold pass rate is below 100 %"),
+    "gold-gate": ("tuningtax.scoring.gold", "refuse a benchmark whose gold pass rate is below 100 percent"),
     "gold-table": ("tuningtax.scoring.gold", "tabulate gold pass rates (results/gold.csv)"),
     "postprocess": ("tuningtax.postprocess.cli", "apply post-processing levels to raw generations"),
     "fetch-model": ("tuningtax.models.cli", "download and convert a model checkpoint to an HF folder"),

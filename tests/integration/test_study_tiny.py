@@ -48,9 +48,13 @@ def tabulate(study, samples, tmp_path, series=(), steps=None, labels=None) -> su
     """``python -m tuningtax tabulate`` on the tiny study's tasks, writing under tmp_path (tables/, plots/)."""
     tasks = sorted(str(p) for p in (study / "data" / "02_subsets").glob("*.jsonl"))
     analysis = json.dumps({"pairs": [], "series": list(series), "steps": steps or {}, "seed": 0, "n_resamples": 200,
-                           "three_mode": {"flow": {"format": "fim-psm", "level": "first-line"},
-                                          "completion": {"format": "completion-raw", "level": "stop-cut"},
-                                          "command": {"format": "command-chat", "level": "code-extract"}}})
+                           "three_mode": {
+                               "flow": {"benchmark": "humaneval-single-line", "format": "fim-psm",
+                                        "level": "first-line"},
+                               "completion": {"benchmark": "humaneval-completion", "format": "completion-raw",
+                                              "level": "stop-cut"},
+                               "command": {"benchmark": "humaneval-command", "format": "command-chat",
+                                           "level": "code-extract"}}})
     files = [str(p) for p in samples] if isinstance(samples, list) else [str(samples)]
     return subprocess.run([sys.executable, "-m", "tuningtax", "tabulate", "--samples", *files, "--tasks", *tasks,
                            "--analysis-json", analysis, *(["--labels", str(labels)] if labels else []),

@@ -35,7 +35,7 @@ def test_dry_run_of_the_default_study(tmp_path):
 def test_bad_params_stop_before_anything_runs(tmp_path):
     run = _snakemake(tmp_path, "-n", "--cores", "1", config={"sandbox": {"timeout_s": "ten"}})
     assert run.returncode != 0
-    assert "field sandbox.timeout_s: 'ten' is not of type 'number'" in run.stderr + run.stdout
+    assert "field sandbox.timeout_s: 'ten': input should be a valid number" in run.stderr + run.stdout
 
 
 @pytest.mark.parametrize("benchmarks", [["humaneval-completion", "humaneval-command"]])

@@ -9,10 +9,9 @@ import pandas as pd
 import pytest
 
 from tuningtax.errors import UserError
-from tuningtax.metrics.fidelity import (
-    METRIC_KINDS, METRICS, aggregate_metrics, code_token_share, compute_metrics, is_markdown_heading,
-    metrics_frame, nl_markers,
-)
+from tuningtax.metrics import METRIC_KINDS, METRICS, compute_metrics
+from tuningtax.metrics.aggregate import aggregate_metrics, metrics_frame
+from tuningtax.metrics.markers import code_token_share, is_markdown_heading, nl_markers
 from tuningtax.tasks.schema import Task
 
 PREFIX = "def add_all(xs):\n    total = 0\n    for x in xs:\n"

@@ -32,17 +32,19 @@ def test_source_kinds(source, kind):
 @pytest.mark.parametrize(
     ("change", "message"),
     [
-        ({"family": "gpt-9"}, "field family 'gpt-9' is unknown; known: qwen2.5-coder"),
-        ({"role": "chat"}, "field role 'chat' is unknown"),
-        ({"name": "bad/name"}, "field name 'bad/name' must match"),
+        ({"family": "gpt-9"}, "field family: 'gpt-9' is not one of 'qwen2.5-coder'"),
+        ({"role": "chat"}, "field role: 'chat' is not one of 'base', 'instruct' or 'checkpoint'"),
+        ({"name": "bad/name"}, "field name: 'bad/name' must match"),
         ({"revision": None}, "needs field revision"),
         ({"step": 5}, "field step is only for role checkpoint"),
         ({"role": "checkpoint"}, "role checkpoint needs field step"),
         ({"role": "checkpoint", "step": -1}, "role checkpoint needs field step"),
         ({"source": "data/models/x"}, "field source 'data/models/x' is neither"),
-        ({"sorce": "x"}, "unknown field(s) sorce"),
-        ({"name": 3}, "field name must be a string"),
-        ({"source": ""}, "missing field(s) source"),
+        ({"sorce": "x"}, "field sorce: unknown field 'sorce'; remove it or fix its spelling (allowed: family, role"),
+        ({"name": 3}, "field name: 3: input should be a valid string"),
+        ({"step": "5", "role": "checkpoint"}, "field step: '5': input should be a valid integer"),
+        ({"source": ""}, "field source: '' is too short"),
+        ({"family": None}, "field family: None is not one of"),
     ],
 )
 def test_spec_errors_name_the_field(change, message):

@@ -310,7 +310,7 @@ def test_unknown_backend_is_a_clear_error():
 
 
 # ---------------------------------------------------------------- CLI
-TASK = {"task_id": "T/{n}", "benchmark": "toy", "mode": "flow", "prompt": "def add{n}(a, b):\n",
+TASK = {"task_id": "T/{n}", "benchmark": "humaneval-single-line", "mode": "flow", "prompt": "def add{n}(a, b):\n",
         "suffix": "", "canonical_solution": "    return a + b\n", "test": "def check(f):\n    assert f(1, 2) == 3\n",
         "entry_point": "add{n}", "instruction": "", "source_id": "toy/{n}"}
 

@@ -215,13 +215,17 @@ def test_three_mode_view():
             ("m", "SingleLine/10/L0", "humaneval-single-line", "fim", "first-line", 1),
             ("m", "MultiLine/0/L0", "humaneval-multi-line", "fim", "raw", 0)]
     df = frame(rows)
-    with pytest.raises(UserError, match="select"):
-        three_mode_view(df, tasks)
-    view = three_mode_view(df, tasks, select={"command": {"prompt_format": "chat"}})
+    views = {"flow": {"benchmark": "humaneval-single-line"}, "completion": {"benchmark": "humaneval-completion"},
+             "command": {"benchmark": "humaneval-command"}}
+    with pytest.raises(UserError, match="name a prompt_format and a level"):
+        three_mode_view(df, tasks, views=views)
+    view = three_mode_view(df, tasks, views={**views, "command": {**views["command"], "prompt_format": "chat"}})
     assert view["source_id"].tolist() == ["HumanEval/0", "HumanEval/10"]
     assert view.iloc[0][["flow_n", "flow", "completion", "command"]].tolist() == pytest.approx([3, 2 / 3, 0, 1])
     last = view.iloc[1]
     assert (last["flow_n"], last["flow"], last["command"]) == (1, 1.0, 0.0) and math.isnan(last["completion"])
+    flow_only = three_mode_view(df, tasks, views={"flow": views["flow"], "command": None})
+    assert flow_only["command"].isna().all() and flow_only["flow"].tolist() == pytest.approx([2 / 3, 1.0])
 
 
 def test_variant_pairs_and_table():

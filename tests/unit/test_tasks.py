@@ -11,7 +11,8 @@ from conftest import INFILLING_MIRROR
 from tuningtax.errors import UserError
 from tuningtax.tasks import random_span
 from tuningtax.tasks.registry import BENCHMARKS, build_tasks
-from tuningtax.tasks.schema import FIELDS, build_program, task_from_record
+from tuningtax.scoring.scorers import program_for
+from tuningtax.tasks.schema import FIELDS, task_from_record
 
 OFFICIAL_FIELDS = ("task_id", "prompt", "suffix", "canonical_solution", "test", "entry_point")
 
@@ -54,9 +55,9 @@ def test_modes_and_programs():
     assert command.canonical_solution.startswith(command.prompt)
     assert completion.mode == "completion" and completion.suffix == ""
     # command programs stand alone; flow/completion programs splice prefix + middle + suffix
-    assert build_program(command, "X").startswith("X\n")
-    assert build_program(completion, "BODY").startswith(completion.prompt + "BODY")
-    assert build_program(completion, "BODY").rstrip().endswith(f"check({completion.entry_point})")
+    assert program_for(command, "X").startswith("X\n")
+    assert program_for(completion, "BODY").startswith(completion.prompt + "BODY")
+    assert program_for(completion, "BODY").rstrip().endswith(f"check({completion.entry_point})")
 
 
 def test_bad_record_names_the_field():

@@ -11,7 +11,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from tuningtax.metrics.fidelity import compute_metrics
+from tuningtax.metrics import compute_metrics
 from tuningtax.tasks.schema import Task
 from tuningtax.taxonomy import rules
 from tuningtax.taxonomy.rules import CATEGORIES, classify, classify_frame, cohen_kappa, failure_table

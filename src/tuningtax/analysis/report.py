@@ -43,7 +43,7 @@ def tabulate(samples: pd.DataFrame, tasks_frame: pd.DataFrame, params: dict, out
              labels: pd.DataFrame | None) -> dict:
     from tuningtax.analysis import plots
     from tuningtax.analysis.stats import tax_table, three_mode_view, trajectory_table, variant_pairs, variant_table
-    from tuningtax.metrics.fidelity import aggregate_metrics
+    from tuningtax.metrics.aggregate import aggregate_metrics
     from tuningtax.taxonomy.rules import FAILURE_CATEGORIES, cohen_kappa, failure_table
 
     seed, n_resamples = params["seed"], params["n_resamples"]
@@ -67,9 +67,9 @@ def tabulate(samples: pd.DataFrame, tasks_frame: pd.DataFrame, params: dict, out
         _write_table(traj, out_dir, "trajectory", "Checkpoints against their starting model")
         plots.trajectory_plot(grid, params["series"], steps, plots_dir / "trajectory.png")
 
-    select = {mode: {"prompt_format": sel["format"], "level": sel["level"]}
-              for mode, sel in params["three_mode"].items()}
-    view = three_mode_view(outcomes, tasks_frame, select=select)
+    views = {mode: sel and {"benchmark": sel["benchmark"], "prompt_format": sel["format"], "level": sel["level"]}
+             for mode, sel in params["three_mode"].items()}
+    view = three_mode_view(outcomes, tasks_frame, views=views)
     _write_table(view, out_dir, "three_mode", "Per-problem outcome in Flow (share of lines), Completion, Command")
     plots.three_mode_heatmap(view, plots_dir / "three_mode.png")
 

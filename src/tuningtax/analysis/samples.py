@@ -16,10 +16,10 @@ from pathlib import Path
 
 import pandas as pd
 
-from tuningtax.config import model_key
+from tuningtax.models.variants import model_key
 from tuningtax.errors import UserError
 from tuningtax.jsonl import read_jsonl, write_jsonl
-from tuningtax.metrics.fidelity import compute_metrics
+from tuningtax.metrics import compute_metrics
 from tuningtax.scoring.table import keys_from_path
 from tuningtax.tasks.schema import Task, task_from_record
 from tuningtax.taxonomy.rules import classify, taxonomy_status

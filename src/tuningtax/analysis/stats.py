@@ -34,7 +34,8 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from tuningtax.config import model_key
+from tuningtax.models.variants import model_key
+from tuningtax.tasks.schema import MODES
 from tuningtax.errors import UserError
 from tuningtax.tasks.schema import Task
 
@@ -243,7 +244,7 @@ def tax_table(outcomes: pd.DataFrame, pairs: Sequence[tuple[str, str]], *, seed:
 
 def variant_pairs(samples: pd.DataFrame) -> list[tuple[str, str]]:
     """(fp32 run, other variant's run) for every checkpoint run in fp32 and in another variant, by the names
-    runs go by in tables (``config.model_key``)."""
+    runs go by in tables (``models.variants.model_key``)."""
     if not {"checkpoint", "variant"} <= set(samples.columns):
         return []
     runs = samples[["checkpoint", "variant"]].drop_duplicates()
@@ -297,37 +298,40 @@ def _task_frame(tasks: pd.DataFrame | Iterable[Task]) -> pd.DataFrame:
 
 
 def three_mode_view(outcomes: pd.DataFrame, tasks: pd.DataFrame | Iterable[Task], *,
-                    select: Mapping[str, Mapping[str, str]] | None = None,
-                    flow_benchmark: str = "humaneval-single-line",
-                    completion_benchmark: str = "humaneval-completion",
-                    command_benchmark: str = "humaneval-command") -> pd.DataFrame:
-    """Per HumanEval problem (source_id) and model, the three modes side by side.
+                    views: Mapping[str, Mapping[str, str] | None]) -> pd.DataFrame:
+    """Per problem (source_id) and model, the three modes side by side.
 
-    flow = share of the problem's single-line infilling tasks passed (flow_n of them), completion and
-    command = 0/1; NaN where a model has no outcome in that mode. `select` filters each mode's outcomes,
-    e.g. {"flow": {"level": "first-line"}, "command": {"prompt_format": "chat", "level": "code-extract"}};
-    after it, a (model, benchmark, task_id) must have one outcome, or the view would mix levels.
-    Rows follow the order of problems in `tasks`."""
+    `views` maps each mode (flow, completion, command) to the outcomes it is read from: a `benchmark` and
+    optional column filters, e.g. {"flow": {"benchmark": "humaneval-single-line", "level": "first-line"},
+    "command": {"benchmark": "humaneval-command", "prompt_format": "command-chat"}}; a mode left out or None
+    is NaN throughout. flow = share of the problem's Flow tasks passed (flow_n of them), completion and
+    command = 0/1; NaN where a model has no outcome in that mode. After the filters a (model, benchmark,
+    task_id) must have one outcome, or the view would mix levels. Rows follow the order of problems in `tasks`."""
     df = _check_outcomes(outcomes)
-    mode_of = {flow_benchmark: "flow", completion_benchmark: "completion", command_benchmark: "command"}
-    df = df[df["benchmark"].isin(list(mode_of))].copy()
-    df["view_mode"] = df["benchmark"].map(mode_of)
-    for mode, filters in (select or {}).items():
-        if mode not in ("flow", "completion", "command"):
-            raise UserError(f"three_mode_view: select key {mode!r} is not flow, completion or command")
+    unknown_modes = sorted(set(views) - set(MODES))
+    if unknown_modes:
+        raise UserError(f"three_mode_view: view key(s) {', '.join(unknown_modes)} are not modes ({', '.join(MODES)})")
+    parts_in = []
+    for mode in MODES:
+        view = views.get(mode)
+        if not view:
+            continue
+        if "benchmark" not in view:
+            raise UserError(f"three_mode_view: the {mode} view names no benchmark")
         keep = pd.Series(True, index=df.index)
-        for column, value in filters.items():
+        for column, value in view.items():
             if column not in df.columns:
                 raise UserError(f"three_mode_view: cannot select on column {column!r}")
             keep &= df[column] == value
-        df = df[(df["view_mode"] != mode) | keep]
+        parts_in.append(df[keep].assign(view_mode=mode))
+    df = pd.concat(parts_in) if parts_in else df.iloc[:0].assign(view_mode="")
     dup = df.duplicated(["model", "benchmark", "task_id"], keep=False)
     if dup.any():
         first = df[dup].iloc[0]
         raise UserError(f"three_mode_view: {first['model']!r} has several outcomes for {first['benchmark']} "
                         f"{first['task_id']} (prompt formats / levels: "
                         f"{sorted(set(map(tuple, df[dup][['prompt_format', 'level']].to_numpy().tolist())))}); "
-                        "pass `select` to pick one per mode")
+                        "name a prompt_format and a level in that mode's view")
     tf = _task_frame(tasks)
     merged = df.merge(tf[["task_id", "benchmark", "source_id"]], on=["benchmark", "task_id"], how="left")
     unknown = merged["source_id"].isna()
@@ -337,7 +341,7 @@ def three_mode_view(outcomes: pd.DataFrame, tasks: pd.DataFrame | Iterable[Task]
     flow = merged[merged["view_mode"] == "flow"].groupby(["model", "source_id"])["passed"].agg(["size", "mean"])
     flow.columns = ["flow_n", "flow"]
     parts = [flow]
-    for mode in ("completion", "command"):
+    for mode in MODES[1:]:
         part = merged[merged["view_mode"] == mode].groupby(["model", "source_id"])["passed"].first()
         parts.append(part.rename(mode).astype(float))
     view = pd.concat(parts, axis=1).reset_index()

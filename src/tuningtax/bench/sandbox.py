@@ -6,7 +6,7 @@ is live; a sanity probe below refuses to benchmark a copy whose exec is commente
 multiprocessing child per sample with reliability_guard, fanned out by a ThreadPoolExecutor exactly as
 ``evaluate_functional_correctness`` does. It runs prompt + completion + test + check; for infilling we
 pass completion = canonical_solution + suffix, so both sides execute the same program text.
-Ours (b): ``run_programs`` on ``build_program(task, canonical_solution)``.
+Ours (b): ``run_programs`` on ``program_for(task, canonical_solution)``.
 """
 
 from __future__ import annotations
@@ -20,7 +20,8 @@ from concurrent.futures import ThreadPoolExecutor
 from tuningtax.errors import UserError
 from tuningtax.sandbox.core import SandboxConfig, resolved_backend, run_programs
 from tuningtax.sandbox.cli import load_tasks
-from tuningtax.tasks.schema import Task, build_program
+from tuningtax.scoring.scorers import program_for
+from tuningtax.tasks.schema import Task
 
 
 def _load_tasks(path: str | None) -> list[Task]:
@@ -49,7 +50,7 @@ def _reference(tasks: list[Task], workers: int, timeout: float) -> tuple[int, fl
 
 
 def _ours(tasks: list[Task], workers: int, timeout: float, backend: str) -> tuple[int, float]:
-    programs = [build_program(t, t.canonical_solution) for t in tasks]
+    programs = [program_for(t, t.canonical_solution) for t in tasks]
     config = SandboxConfig(workers=workers, timeout_s=timeout, backend=backend)
     start = time.perf_counter()  # includes starting the sandboxed workers
     results = run_programs(programs, config)

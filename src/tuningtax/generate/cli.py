@@ -10,15 +10,13 @@ from pathlib import Path
 from tuningtax.errors import UserError
 from tuningtax.jsonl import read_jsonl
 from tuningtax.models.cli import DEFAULT_ONNX_ROOT, add_spec_arguments, default_threads, load_spec
-from tuningtax.tasks.schema import task_from_record
-
-# The study's budgets: 128-256 new tokens for FIM, 512 for Command.
-DEFAULT_MAX_NEW_TOKENS = {"flow": 128, "completion": 256, "command": 512}
+from tuningtax.models.variants import VARIANTS
+from tuningtax.tasks.schema import DEFAULT_MAX_NEW_TOKENS, task_from_record
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     add_spec_arguments(parser)
-    parser.add_argument("--variant", default="fp32", choices=["fp32", "int8"])
+    parser.add_argument("--variant", default="fp32", choices=VARIANTS)
     parser.add_argument("--onnx-dir", type=Path, help="exported model folder (default data/03_onnx/NAME/VARIANT)")
     parser.add_argument("--tasks", required=True, type=Path)
     parser.add_argument("--format", required=True, dest="prompt_format", help="prompt format (tuningtax.prompts)")

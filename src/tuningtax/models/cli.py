@@ -14,6 +14,7 @@ from pathlib import Path
 
 from tuningtax.errors import UserError
 from tuningtax.models.spec import ModelSpec
+from tuningtax.models.variants import VARIANTS
 
 DEFAULT_ONNX_ROOT = Path("data/03_onnx")
 
@@ -28,19 +29,25 @@ def load_spec(name: str, params: Path = Path("params.yaml"), spec_json: str | No
         if spec.name != name:
             raise UserError(f"--spec-json describes model {spec.name!r} but --model is {name!r}")
         return spec
-    from tuningtax.config import read_yaml
+    # Read here rather than through tuningtax.config: that module imports every registry, which would put
+    # every post-processing level into the code version of export and generation.
+    import yaml
 
     if not params.is_file():
         raise UserError(f"{params} not found; pass --params PATH or --spec-json JSON")
-    from tuningtax.config import model_spec
-
-    config = read_yaml(params)
+    try:
+        config = yaml.safe_load(params.read_text(encoding="utf-8")) or {}
+    except yaml.YAMLError as err:
+        raise UserError(f"{params}: not valid YAML: {err}") from None
     models = config.get("models") if isinstance(config, dict) else None
     if not isinstance(models, dict):
         raise UserError(f"{params}: needs a top-level 'models:' mapping of model name -> spec")
     if name not in models:
         raise UserError(f"{params}: no model named {name!r} under models:; known: {', '.join(map(str, models))}")
-    return model_spec(name, models[name], where=f"{params}: models.{name}")
+    entry, where = models[name], f"{params}: models.{name}"
+    if isinstance(entry, dict) and "name" in entry:
+        raise UserError(f"{where}: field name is the entry's key under models:; remove it")
+    return ModelSpec.from_dict({"name": name, **entry} if isinstance(entry, dict) else entry, where=where)
 
 
 def add_spec_arguments(parser: argparse.ArgumentParser) -> None:
@@ -72,7 +79,7 @@ def run_fetch_model(args: argparse.Namespace) -> int:
 
 def add_arguments_export(parser: argparse.ArgumentParser) -> None:
     add_spec_arguments(parser)
-    parser.add_argument("--variant", choices=("fp32", "int8"), default="fp32")
+    parser.add_argument("--variant", choices=VARIANTS, default="fp32")
     parser.add_argument("--out", type=Path, help=f"output folder (default {DEFAULT_ONNX_ROOT}/MODEL/VARIANT)")
     parser.add_argument("--fp32-dir", type=Path, help="int8 only: the fp32 export to quantize (default: OUT/../fp32)")
     parser.add_argument("--threads", type=int, default=None, help="CPU threads (default $OMP_NUM_THREADS or all)")

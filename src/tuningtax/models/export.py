@@ -27,8 +27,8 @@ from tuningtax.models.families import (Family, bos_ids, encode_text, fim_ids, ge
 from tuningtax.models.offline_qwen import log, publish_dir, resolve_source
 from tuningtax.models.ort_session import EXTERNAL_DATA_SUFFIXES, check_external_data
 from tuningtax.models.spec import ModelSpec
+from tuningtax.models.variants import VARIANTS
 
-VARIANTS = ("fp32", "int8")
 # int8 = MatMulNBits with 8-bit weights, one scale and zero point per block of 128 input channels, and
 # accuracy_level 4: activations are quantized to int8 dynamically at run time, per block, and multiplied with
 # integer kernels. Per-tensor ``quantize_dynamic`` was tried first: one activation scale per tensor cannot

@@ -36,7 +36,16 @@ class Family:
     stop_tokens: tuple[str, ...]  # exact vocabulary strings; the tokenizer's own EOS is always added
     bos: bool  # True where the reference usage starts the prompt with the tokenizer's BOS token
     suffix_without_leading_space: bool = False  # CodeLlama: suffix encoded without SentencePiece's dummy space
+    # Other special tokens that must never appear in an answer (chat markers, repository tokens).
+    specials: tuple[str, ...] = ()
     note: str = ""
+
+    @property
+    def sentinels(self) -> tuple[str, ...]:
+        """Every special token of the family as it reads in decoded text (SentencePiece's "▁" as nothing):
+        the strings post-processing cuts at and the metrics count as leaks."""
+        parts = [p for layout in (self.psm, self.spm) if layout for p in layout if p not in (PREFIX, SUFFIX)]
+        return tuple(dict.fromkeys(t.lstrip("▁") for t in (*parts, *self.stop_tokens, *self.specials)))
 
     @property
     def has_fim(self) -> bool:
@@ -68,6 +77,7 @@ FAMILIES: dict[str, Family] = {
             psm=("<|fim_prefix|>", PREFIX, "<|fim_suffix|>", SUFFIX, "<|fim_middle|>"),
             spm=None,  # trained and documented in PSM only
             stop_tokens=_QWEN_STOPS,
+            specials=("<|im_start|>",),
             # Qwen has no BOS; tokenizers converted from GGUF report <|endoftext|> as bos_token: never add it.
             bos=False,
         ),
@@ -76,6 +86,7 @@ FAMILIES: dict[str, Family] = {
             psm=(_DS_BEGIN, PREFIX, _DS_HOLE, SUFFIX, _DS_END),
             spm=None,  # the paper trains PSM only
             stop_tokens=("<｜end▁of▁sentence｜>", _DS_BEGIN, _DS_HOLE, _DS_END, "<|EOT|>"),
+            specials=("<｜begin▁of▁sentence｜>",),
             # The README's insertion example passes the prompt through tokenizer(...), which prepends
             # <｜begin▁of▁sentence｜> (add_bos_token is true there); nothing else goes before <｜fim▁begin｜>.
             bos=True,
@@ -88,6 +99,9 @@ FAMILIES: dict[str, Family] = {
             # found here says it was trained with SPM: left unsupported rather than guessed.
             spm=None,
             stop_tokens=("<|endoftext|>", "<file_sep>", "<fim_prefix>", "<fim_suffix>", "<fim_middle>", "<fim_pad>"),
+            specials=("<repo_name>", "<reponame>", "<filename>", "<gh_stars>", "<issue_start>", "<issue_comment>",
+                      "<issue_closed>", "<jupyter_start>", "<jupyter_text>", "<jupyter_code>", "<jupyter_output>",
+                      "<jupyter_script>", "<empty_output>", "<commit_before>", "<commit_msg>", "<commit_after>"),
             bos=False,
         ),
         Family(
@@ -98,6 +112,7 @@ FAMILIES: dict[str, Family] = {
             psm=("▁<PRE>", PREFIX, "▁<SUF>", SUFFIX, "▁<MID>"),
             spm=("▁<PRE>", "▁<SUF>", SUFFIX, "▁<MID>", PREFIX),  # "<PRE> <SUF>{s} <MID> {p}"
             stop_tokens=("▁<EOT>",),
+            specials=("</s>",),
             bos=True,
             suffix_without_leading_space=True,
             note="7B/13B/70B base and instruct only: the 34B models were not trained for infilling",
@@ -108,6 +123,7 @@ FAMILIES: dict[str, Family] = {
             spm=None,  # trained with SPM too, but the exact SPM layout is not documented
             stop_tokens=("<|file_separator|>", "<end_of_turn>", "<eos>", "<|fim_prefix|>", "<|fim_suffix|>",
                          "<|fim_middle|>"),
+            specials=("<start_of_turn>", "<bos>", "<pad>"),
             bos=True,  # Gemma models expect <bos>; the model card's tokenizer(...) call adds it
         ),
         Family(

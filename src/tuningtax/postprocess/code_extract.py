@@ -6,7 +6,7 @@
    it. Blocks with nothing but whitespace are ignored (a stray closing fence after code is not a block).
 3. Unfenced answer: leading chatter lines ("Here is the code:", "Sure!") are dropped together with the
    blank lines after them, and the text is cut at the first chatter line or fence line after the code
-   (`_text.is_prose` decides what chatter is; indented lines are never chatter). When the hole starts
+   (`text.is_prose` decides what chatter is; indented lines are never chatter). When the hole starts
    mid-line, the first line is the rest of the prefix's line and is never judged.
 4. flow / completion: instruct models often re-emit the code around the hole. A re-emitted prefix is
    recognised by the prefix's last (up to 3) non-blank lines appearing in the code (the code's lines
@@ -23,7 +23,7 @@
 
 from __future__ import annotations
 
-from tuningtax.postprocess._text import (
+from tuningtax.text import (
     continues_line, continues_prompt, cut_at_column0, cut_at_sentinel, fenced_blocks, is_fence, is_prose,
     lines, pick_code_block, string_state,
 )

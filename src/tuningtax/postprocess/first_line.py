@@ -6,16 +6,18 @@ HumanEval-SingleLineInfilling's middle is one whole line, leading indentation an
 indentation and gets a "\\n" when generation stopped before one. When the hole starts mid-line (the prefix
 does not end with "\\n"), the answer is the rest of that line, even if empty: a later line would land on
 the prefix's line. Otherwise an output with no non-blank line gives "".
-Not defined for command tasks (their answer is a whole program).
+Defined for Flow only and opt-in: it applies to the benchmarks whose registry entry names it (single-line
+holes), never to longer holes, completions or commands.
 """
 
 from __future__ import annotations
 
-from tuningtax.postprocess._text import continues_line, cut_at_sentinel, lines
+from tuningtax.text import continues_line, cut_at_sentinel, lines
 from tuningtax.tasks.schema import Task
 
 NAME = "first-line"
-MODES = ("flow", "completion")
+MODES = ("flow",)
+OPT_IN = True
 
 
 def apply(raw_output: str, task: Task) -> str:

@@ -1,6 +1,6 @@
 """Level `stop-cut`: what a harness with stop sequences would have kept.
 
-Every mode first cuts at a family sentinel that came back as text (`_text.SENTINELS`).
+Every mode first cuts at a family sentinel that came back as text (`tuningtax.text.SENTINELS`, from the model families).
 - flow / completion, hole inside an indented block (every HumanEval hole): cut before the first line,
   after the first, that starts at column 0 with a non-blank character. That generalises the usual list
   (`\\ndef `, `\\nclass `, `\\nif __name__`, `\\nprint(`, `\\n#`, `\\n@`, `\\nassert `, `\\n```) to any
@@ -17,7 +17,7 @@ ends with the newline of its last line, blank lines included.
 
 from __future__ import annotations
 
-from tuningtax.postprocess._text import (
+from tuningtax.text import (
     continues_prompt, cut_at_column0, cut_at_sentinel, fenced_blocks, hole_in_block, is_fence, lines,
 )
 from tuningtax.tasks.schema import Task

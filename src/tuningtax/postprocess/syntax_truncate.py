@@ -23,7 +23,7 @@ always truncates an identifier, and trying every character costs one compile per
 from __future__ import annotations
 
 from tuningtax.postprocess import code_extract
-from tuningtax.postprocess._text import compiles, lines
+from tuningtax.text import compiles, lines
 from tuningtax.tasks.schema import Task
 
 NAME = "syntax-truncate"

@@ -5,7 +5,8 @@ decoded text (for the record only; nothing re-tokenizes it) and the sha256 of th
 as ids: special tokens by id, text with `add_special_tokens=False` (text that looks like a special token
 stays text), BOS only where the family or the chat template puts one. Adding a format = one function
 `(task, tokenizer, family, max_prompt_tokens, role) -> (ids, prefix tokens dropped, suffix tokens dropped)`
-plus one entry below.
+plus one entry below naming the task modes it serves (params validation refuses a run that pairs it with a
+benchmark of another mode).
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ class PromptFormat:
     name: str
     build: Builder
     summary: str
+    modes: tuple[str, ...]  # task modes it can render
 
 
 @dataclass(frozen=True)
@@ -40,13 +42,15 @@ class RenderedPrompt:
     truncated_suffix_tokens: int = 0  # tokens dropped from the end of the suffix
 
 
+_CODE = ("flow", "completion")  # formats built from the task's code (prefix, suffix), not an instruction
+
 FORMATS: dict[str, PromptFormat] = {f.name: f for f in (
-    PromptFormat("fim-psm", fim.build("psm"), "the family's FIM sentinels, prefix-suffix-middle"),
-    PromptFormat("fim-spm", fim.build("spm"), "the family's FIM sentinels, suffix-prefix-middle"),
-    PromptFormat("fim-chat", chat.fim_chat, "FIM sentinels inside a chat turn asking for the middle only"),
-    PromptFormat("holefiller", chat.holefiller, "natural-language hole-filling request (models without FIM)"),
-    PromptFormat("completion-raw", completion.completion_raw, "the prefix as is, left-to-right completion"),
-    PromptFormat("command-chat", chat.command_chat, "the task's instruction via the chat template"),
+    PromptFormat("fim-psm", fim.build("psm"), "the family's FIM sentinels, prefix-suffix-middle", _CODE),
+    PromptFormat("fim-spm", fim.build("spm"), "the family's FIM sentinels, suffix-prefix-middle", _CODE),
+    PromptFormat("fim-chat", chat.fim_chat, "FIM sentinels inside a chat turn asking for the middle only", _CODE),
+    PromptFormat("holefiller", chat.holefiller, "natural-language hole-filling request (models without FIM)", _CODE),
+    PromptFormat("completion-raw", completion.completion_raw, "the prefix as is, left-to-right completion", _CODE),
+    PromptFormat("command-chat", chat.command_chat, "the task's instruction via the chat template", ("command",)),
 )}
 
 

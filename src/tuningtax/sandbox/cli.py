@@ -14,7 +14,8 @@ from pathlib import Path
 from tuningtax.errors import UserError
 from tuningtax.jsonl import expand_jsonl_inputs, iter_numbered_jsonl, read_jsonl, write_jsonl
 from tuningtax.sandbox.core import BACKENDS, SandboxConfig, SandboxError, run_programs
-from tuningtax.tasks.schema import build_program, task_from_record
+from tuningtax.scoring.scorers import program_for
+from tuningtax.tasks.schema import task_from_record
 
 
 def add_sandbox_arguments(parser: argparse.ArgumentParser) -> None:
@@ -23,8 +24,8 @@ def add_sandbox_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--timeout", type=float, default=10.0, help="wall-clock seconds per program")
     parser.add_argument("--memory-mb", type=int, default=2048, help="address-space limit per process")
     parser.add_argument("--backend", choices=("auto", *BACKENDS), default="auto")
-    parser.add_argument("--timings", help="write task_id, sample, duration_s here instead of into --out "
-                                          "(a folder when --completions is one)")
+    parser.add_argument("--timings", help="write task_id, sample, duration_s to this JSONL instead of into --out "
+                                          "(with a `file` field when --completions is a folder)")
 
 
 def sandbox_config_from_args(args: argparse.Namespace) -> SandboxConfig:
@@ -72,14 +73,16 @@ def load_jobs(tasks_path: str, completions_path: str, tasks: dict | None = None)
         if (task_id, sample) in seen:
             raise UserError(f"{where}: duplicate (task_id, sample) = ({task_id!r}, {sample})")
         seen.add((task_id, sample))
-        jobs.append((task_id, sample, build_program(tasks[task_id], completion)))
+        jobs.append((task_id, sample, program_for(tasks[task_id], completion)))
     jobs.sort(key=lambda job: (order[job[0]], job[1]))
     return jobs
 
 
 def execute_jobs(jobs: list[tuple[str, int, str]], config: SandboxConfig, out: str | Path,
-                 timings: str | Path | None) -> list[dict]:
-    """Run the programs and write the results (and, apart, their timings); returns the result rows."""
+                 timings: str | Path | None, extra: dict | None = None) -> tuple[list[dict], list[dict]]:
+    """Run the programs and write the results; (result rows, timing rows). With `timings` the durations are
+    kept out of the results (and written there unless `extra` is given: then the caller collects them, each
+    timing row carrying `extra`'s fields)."""
     try:
         results = run_programs([program for _, _, program in jobs], config, progress=len(jobs) > 20)
     except SandboxError as err:
@@ -88,14 +91,15 @@ def execute_jobs(jobs: list[tuple[str, int, str]], config: SandboxConfig, out: s
     for (task_id, sample, _), res in zip(jobs, results):
         row = {"task_id": task_id, "sample": sample, "status": res.status, "passed": res.passed}
         if timings:
-            timing_rows.append({"task_id": task_id, "sample": sample, "duration_s": round(res.duration_s, 3)})
+            timing_rows.append({**(extra or {}), "task_id": task_id, "sample": sample,
+                                "duration_s": round(res.duration_s, 3)})
         else:
             row["duration_s"] = round(res.duration_s, 3)
         rows.append(row | {"detail": res.detail})
     write_jsonl(out, rows)
-    if timings:
+    if timings and extra is None:
         write_jsonl(timings, timing_rows)
-    return rows
+    return rows, timing_rows
 
 
 def run(args: argparse.Namespace) -> int:
@@ -109,7 +113,9 @@ def run(args: argparse.Namespace) -> int:
     planned = [(f, load_jobs(args.tasks, str(f), tasks)) for f in expand_jsonl_inputs([completions], "completions")]
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
+    all_timings = []
     for path, jobs in planned:
-        timings = Path(args.timings) / path.name if args.timings else None
-        execute_jobs(jobs, config, out / path.name, timings)
+        all_timings += execute_jobs(jobs, config, out / path.name, args.timings, extra={"file": path.name})[1]
+    if args.timings:
+        write_jsonl(args.timings, all_timings)  # one file for the folder: a declared log of the rule
     return 0

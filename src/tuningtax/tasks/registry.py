@@ -1,4 +1,11 @@
-"""Benchmark registry: one builder per benchmark name. Adding a benchmark = one module + one entry."""
+"""Benchmark registry: the one list of benchmarks. Adding a benchmark = one builder module + one entry here.
+
+An entry carries everything the pipeline asks about a benchmark: its builder and task count, the mode its
+tasks are in (which decides generation budgets, subsets and which prompt formats fit), the post-processing
+levels that apply (tuningtax.postprocess.levels_for: every level serving its mode, plus the opt-in levels
+it names) and the scorer that
+turns a completion into the program the sandbox runs.
+"""
 
 from __future__ import annotations
 
@@ -6,8 +13,9 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from tuningtax.errors import UserError
+from tuningtax.scoring.scorers import SCORERS
 from tuningtax.tasks import humaneval, random_span
-from tuningtax.tasks.schema import Task
+from tuningtax.tasks.schema import MODES, Task
 
 
 @dataclass(frozen=True)
@@ -15,15 +23,25 @@ class Benchmark:
     name: str
     build: Callable[..., list[Task]]
     expected_count: int
+    mode: str  # flow | completion | command: every task it builds is in this mode
+    scorer: str = "check-function"  # key of tuningtax.scoring.scorers.SCORERS
+    opt_in_levels: tuple[str, ...] = ()  # opt-in post-processing levels that apply to it
     needs_mirror: bool = False  # True when the data cannot be derived offline
+
+    def __post_init__(self):
+        if self.mode not in MODES:
+            raise ValueError(f"benchmark {self.name}: mode {self.mode!r} is not one of {', '.join(MODES)}")
+        if self.scorer not in SCORERS:
+            raise ValueError(f"benchmark {self.name}: scorer {self.scorer!r} is not one of {', '.join(SCORERS)}")
 
 
 BENCHMARKS: dict[str, Benchmark] = {b.name: b for b in (
-    Benchmark("humaneval-command", humaneval.command_tasks, 164),
-    Benchmark("humaneval-completion", humaneval.completion_tasks, 164),
-    Benchmark("humaneval-single-line", humaneval.single_line_tasks, 1033),
-    Benchmark("humaneval-multi-line", humaneval.multi_line_tasks, 5815),
-    Benchmark("humaneval-random-span", random_span.random_span_tasks, 1640, needs_mirror=True),
+    Benchmark("humaneval-command", humaneval.command_tasks, 164, mode="command"),
+    Benchmark("humaneval-completion", humaneval.completion_tasks, 164, mode="completion"),
+    # first-line is the study's single-line rule: it means nothing for longer holes.
+    Benchmark("humaneval-single-line", humaneval.single_line_tasks, 1033, mode="flow", opt_in_levels=("first-line",)),
+    Benchmark("humaneval-multi-line", humaneval.multi_line_tasks, 5815, mode="flow"),
+    Benchmark("humaneval-random-span", random_span.random_span_tasks, 1640, mode="flow", needs_mirror=True),
 )}
 
 
@@ -40,4 +58,8 @@ def build_tasks(name: str, mirror: str | None = None) -> list[Task]:
     if len(tasks) != bench.expected_count:
         raise UserError(f"{name}: built {len(tasks)} tasks, expected {bench.expected_count}; "
                         "the source data changed: check its version")
+    wrong = [t.task_id for t in tasks if t.mode != bench.mode or t.benchmark != name]
+    if wrong:
+        raise UserError(f"{name}: {len(wrong)} task(s) are not {bench.mode} tasks of {name}, e.g. {wrong[0]}; "
+                        "the builder and the registry entry disagree")
     return tasks

@@ -1,4 +1,4 @@
-"""The one task schema every benchmark is converted to, and the program each task runs."""
+"""The one task schema every benchmark is converted to (the program each task runs: tuningtax.scoring.scorers)."""
 
 from __future__ import annotations
 
@@ -7,6 +7,8 @@ from dataclasses import asdict, dataclass, fields
 from tuningtax.errors import UserError
 
 MODES = ("flow", "completion", "command")
+# The study's generation budgets per mode: 128-256 new tokens for FIM, 512 for Command.
+DEFAULT_MAX_NEW_TOKENS = {"flow": 128, "completion": 256, "command": 512}
 
 
 @dataclass(frozen=True)
@@ -39,11 +41,3 @@ def task_from_record(record: dict, where: str = "task record") -> Task:
     if record["mode"] not in MODES:
         raise UserError(f"{where}: field mode is {record['mode']!r}; expected one of {', '.join(MODES)}")
     return Task(**{name: record[name] for name in FIELDS})
-
-
-def build_program(task: Task, completion: str) -> str:
-    """The exact program the sandbox runs; the marker line is appended by the sandbox itself."""
-    check = f"\n{task.test}\ncheck({task.entry_point})\n"
-    if task.mode == "command":
-        return completion + "\n" + check
-    return task.prompt + completion + task.suffix + "\n" + check

@@ -26,7 +26,7 @@ the right shape, so a sample gets the most upstream explanation of why it failed
     other than a failed assertion (`taxonomy_status` derives these from the sandbox status and detail).
  9. functional_mismatch — the default: well-formed code that ran and gave wrong answers.
 
-Inputs: `metrics` as produced by tuningtax.metrics.fidelity.compute_metrics (missing or None metrics
+Inputs: `metrics` as produced by tuningtax.metrics.compute_metrics (missing or None metrics
 count as "no"); the status comes from `result` (keys status, passed), falling back to the sample's own.
 """
 

@@ -1,7 +1,9 @@
 """Great Expectations validation of pipeline intermediates.
 
 Suites live as JSON in gx/expectations/ (reviewed like code). A string value "$name" in an expectation's
-kwargs is replaced by a run parameter (e.g. the expected row count of a benchmark). The summary returned is
+kwargs is replaced by a run parameter (e.g. the expected row count of a benchmark), and "registry:NAME" by
+the names a registry holds (REGISTRY_VALUES), so a new level or failure category is allowed without
+editing a suite. The summary returned is
 deterministic (no run ids or timestamps) so it can be tracked; GX's full result goes to the log.
 """
 
@@ -30,7 +32,41 @@ def load_suite_spec(suite: str | Path) -> dict:
     return json.loads(path.read_text(encoding="utf-8"))
 
 
+def _levels() -> list[str]:
+    from tuningtax.postprocess import LEVELS
+
+    return list(LEVELS)
+
+
+def _modes() -> list[str]:
+    from tuningtax.tasks.schema import MODES
+
+    return list(MODES)
+
+
+def _statuses() -> list[str]:
+    from tuningtax.sandbox.core import STATUSES
+
+    return list(STATUSES)
+
+
+def _categories() -> list[str]:
+    from tuningtax.taxonomy.rules import CATEGORIES
+
+    return list(CATEGORIES)
+
+
+REGISTRY_VALUES = {"levels": _levels, "modes": _modes, "execution_statuses": _statuses,
+                   "failure_categories": _categories}
+
+
 def _substitute(value, params: dict[str, object], suite_name: str):
+    if isinstance(value, str) and value.startswith("registry:"):
+        key = value.removeprefix("registry:")
+        if key not in REGISTRY_VALUES:
+            raise UserError(f"suite {suite_name}: {value!r} names no registry; known: "
+                            + ", ".join(f"registry:{k}" for k in REGISTRY_VALUES))
+        return REGISTRY_VALUES[key]()
     if isinstance(value, str) and value.startswith("$"):
         key = value[1:]
         if key not in params:

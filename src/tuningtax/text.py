@@ -1,7 +1,9 @@
-"""Text helpers shared by the post-processing levels: lines that keep their newlines, markdown fences,
-natural-language chatter, and the "does this program compile" check.
+"""The text rules every reader of model output shares: lines that keep their newlines, markdown fences,
+family sentinels, natural-language chatter and the "does this program compile" check.
 
-Nothing here strips whitespace off code: indentation and newlines are part of a middle.
+Post-processing, the behavioural metrics and the failure taxonomy all read output through these, so a
+fence that one of them sees is a fence for all. Nothing here strips whitespace off code: indentation and
+newlines are part of a middle.
 """
 
 from __future__ import annotations
@@ -10,21 +12,19 @@ import keyword
 import re
 import warnings
 from dataclasses import dataclass
+from functools import lru_cache
+
+from tuningtax.models.families import FAMILIES
 
 # Only "\n" ends a line: str.splitlines() also splits on \r, \f, \x1c, \u2028 ..., which Python source
 # may contain inside string literals, and would then reassemble differently.
 _LINE_RE = re.compile(r"[^\n]*\n|[^\n]+\Z")
 
 # Sentinels that sometimes come back as plain text (a base model spelling them out token by token, or a
-# decode that kept specials). Cut exactly where they start, even mid-line: nothing after them belongs to
-# the answer. Prefix forms ("<|fim_", "<fim_") cover every FIM marker of a family.
-SENTINELS = (
-    "<|endoftext|>", "<|im_end|>", "<|im_start|>", "<|fim_", "<|file_sep|>", "<|repo_name|>",  # Qwen
-    "<｜end▁of▁sentence｜>", "<｜fim▁", "<|EOT|>",  # DeepSeek-Coder (full-width bars; instruct EOS)
-    "<fim_", "<file_sep>",  # StarCoder / StarCoder2
-    "<EOT>", "<PRE>", "<SUF>", "<MID>",  # CodeLlama
-    "<|file_separator|>", "<end_of_turn>",  # CodeGemma
-)
+# decode that kept specials): every special token of every registered family, as it reads in decoded text.
+# Cut exactly where one starts, even mid-line: nothing after it belongs to the answer.
+SENTINELS: tuple[str, ...] = tuple(sorted({t for f in FAMILIES.values() for t in f.sentinels}, key=lambda t: (-len(t), t)))
+_SENTINEL_RE = re.compile("|".join(map(re.escape, SENTINELS))) if SENTINELS else re.compile(r"(?!)")
 
 PYTHON_FENCE_TAGS = frozenset({"python", "py", "python3", "py3"})
 
@@ -34,11 +34,27 @@ def lines(text: str) -> list[str]:
     return _LINE_RE.findall(text)
 
 
+def split_lines(text: str) -> list[str]:
+    """Lines without their "\n" (only "\n" splits); [] for ""."""
+    return text.split("\n") if text else []
+
+
+def nonblank(ls: list[str]) -> list[str]:
+    return [line for line in ls if line.strip()]
+
+
+def find_sentinel(text: str) -> int:
+    """Index where the first family sentinel starts, -1 when none."""
+    m = _SENTINEL_RE.search(text)
+    return m.start() if m else -1
+
+
 def cut_at_sentinel(text: str) -> str:
-    positions = [i for i in (text.find(s) for s in SENTINELS) if i >= 0]
-    return text[: min(positions)] if positions else text
+    i = find_sentinel(text)
+    return text[:i] if i >= 0 else text
 
 
+@lru_cache(maxsize=8192)
 def compiles(source: str) -> bool:
     """True when `source` compiles as a module. compile() rather than ast.parse(): it also rejects what
     only the compiler sees ('return' outside function, 'break' outside loop), which would fail at run time."""
@@ -53,8 +69,23 @@ def compiles(source: str) -> bool:
 
 # ---------------------------------------------------------------------------------------------- fences
 
-_FENCE_RE = re.compile(r"^[ \t]{0,3}```+[ \t]*([^\s`]*)[^\n`]*$")
-_CLOSE_RE = re.compile(r"^[ \t]{0,3}```+[ \t]*$")
+# CommonMark fences: three or more backticks or tildes, up to 3 spaces in; a backtick fence's info string
+# has no backtick. A block closes at a fence of the same character, at least as long, with no info string.
+_FENCE_RE = re.compile(r"^[ \t]{0,3}(?:(`{3,})[ \t]*([^\s`]*)[^\n`]*|(~{3,})[ \t]*([^\s]*)[^\n]*)$")
+
+
+def _fence(line: str) -> tuple[str, str] | None:
+    """(fence run, lower-case tag) when the line opens or closes a fence, else None."""
+    m = _FENCE_RE.match(line.rstrip("\n"))
+    if not m:
+        return None
+    return (m.group(1), m.group(2) or "") if m.group(1) else (m.group(3), m.group(4) or "")
+
+
+def _closes(line: str, opener: str) -> bool:
+    fence = _fence(line)
+    return fence is not None and fence[1] == "" and fence[0][0] == opener[0] and len(fence[0]) >= len(opener) \
+        and line.strip() == fence[0]
 
 
 @dataclass(frozen=True)
@@ -70,11 +101,12 @@ def fenced_blocks(text: str) -> list[Fence]:
     blocks: list[Fence] = []
     i = 0
     while i < len(ls):
-        m = _FENCE_RE.match(ls[i].rstrip("\n"))
-        if not m:
+        fence = _fence(ls[i])
+        if not fence:
             i += 1
             continue
-        before = _nonblank(ls[:i]) if not blocks and not m.group(1) else []
+        opener, tag = fence
+        before = nonblank(ls[:i]) if not blocks and not tag else []
         if before and not any(is_prose(line) for line in before):
             # A bare fence after code and no opening fence: the answer began inside an implied block
             # (a completion that goes on "```\n\nThis code ..."), so the fence closes it.
@@ -82,9 +114,9 @@ def fenced_blocks(text: str) -> list[Fence]:
             i += 1
             continue
         j = i + 1
-        while j < len(ls) and not _CLOSE_RE.match(ls[j].rstrip("\n")):
+        while j < len(ls) and not _closes(ls[j], opener):
             j += 1
-        blocks.append(Fence(m.group(1).lower(), i, j, "".join(ls[i + 1:j])))
+        blocks.append(Fence(tag.lower(), i, j, "".join(ls[i + 1:j])))
         i = j + 1
     return blocks
 
@@ -139,10 +171,6 @@ def is_prose(line: str) -> bool:
 
 # ---------------------------------------------------------------------------------------------- context
 
-def _nonblank(ls: list[str]) -> list[str]:
-    return [line for line in ls if line.strip()]
-
-
 def hole_in_block(prefix: str, suffix: str) -> bool:
     """Whether the hole sits inside an indented block (a function or class body), judged from the task's
     own text, never from the model's output.
@@ -156,10 +184,10 @@ def hole_in_block(prefix: str, suffix: str) -> bool:
     tail = prefix[prefix.rfind("\n") + 1:]
     if tail:
         return tail[0] in " \t"
-    after = _nonblank(lines(suffix))
+    after = nonblank(lines(suffix))
     if after and after[0][0] in " \t":
         return True
-    before = _nonblank(lines(prefix))
+    before = nonblank(lines(prefix))
     if not before:
         return False
     last = before[-1].rstrip()
@@ -172,7 +200,7 @@ def continues_line(prefix: str) -> bool:
 
 
 def is_fence(line: str) -> bool:
-    return bool(_FENCE_RE.match(line.rstrip("\n")))
+    return _fence(line) is not None
 
 
 def defines(code: str, name: str) -> bool:

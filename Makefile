@@ -45,4 +45,4 @@ bench-sandbox: setup
 	$(BIN)/python -m tuningtax bench sandbox
 
 clean-results:
-	rm -rf results data/01_tasks data/05_executions
+	rm -rf results data/01_tasks data/06_executions

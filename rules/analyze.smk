@@ -35,7 +35,7 @@ rule measure_samples:
         levels=model_levels,
         tasks=subset_files(),
     output:
-        "data/06_scores/{model}/samples.jsonl",
+        "data/07_scores/{model}/samples.jsonl",
     params:
         code=code_version("measure"),
     log:
@@ -50,7 +50,7 @@ rule validate_samples:
         data=rules.measure_samples.output[0],
         suite=SUITES / "samples.json",
     output:
-        "data/06_scores/{model}/samples.validated.json",
+        "data/07_scores/{model}/samples.validated.json",
     params:
         code=code_version("validate"),
     log:

@@ -105,11 +105,11 @@ def run_dirs(root, models=None):
 
 
 def execution_dirs(models=None):
-    return run_dirs("data/05_executions", models)
+    return run_dirs("data/06_executions", models)
 
 
 def completion_dirs(models=None):
-    return run_dirs("data/04_completions", models)
+    return run_dirs("data/05_completions", models)
 
 
 # What measure_samples reads for one checkpoint: its executions, their validation, and the generation

@@ -4,7 +4,7 @@ rule execute_completions:
         completions=rules.postprocess_completions.output[0],
         validated=rules.validate_postprocessed.output[0],
     output:
-        directory("data/05_executions/{model}/{variant}/{benchmark}/{format}"),
+        directory("data/06_executions/{model}/{variant}/{benchmark}/{format}"),
     params:
         sandbox=sandbox_args,
         code=code_version("execute"),
@@ -23,7 +23,7 @@ rule validate_executions:
         tasks=rules.subset_tasks.output[0],
         suite=SUITES / "executions.json",
     output:
-        "data/05_executions/{model}/{variant}/{benchmark}/{format}.validated.json",
+        "data/06_executions/{model}/{variant}/{benchmark}/{format}.validated.json",
     params:
         code=code_version("validate"),
     log:

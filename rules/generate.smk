@@ -20,10 +20,10 @@ rule subset_tasks:
 rule generate_completions:
     input:
         tasks=rules.subset_tasks.output[0],
-        onnx="data/03_onnx/{model}/{variant}",
+        onnx="data/04_onnx/{model}/{variant}",
     output:
-        completions="data/04_completions/{model}/{variant}/{benchmark}/{format}/raw_output.jsonl",
-        config="data/04_completions/{model}/{variant}/{benchmark}/{format}/raw_output.jsonl.config.json",
+        completions="data/05_completions/{model}/{variant}/{benchmark}/{format}/raw_output.jsonl",
+        config="data/05_completions/{model}/{variant}/{benchmark}/{format}/raw_output.jsonl.config.json",
     params:
         spec=spec_json,
         max_new=max_new_tokens,
@@ -49,7 +49,7 @@ rule validate_completions:
         tasks=rules.subset_tasks.output[0],
         suite=SUITES / "completions.json",
     output:
-        "data/04_completions/{model}/{variant}/{benchmark}/{format}/raw_output.validated.json",
+        "data/05_completions/{model}/{variant}/{benchmark}/{format}/raw_output.validated.json",
     params:
         max_new=max_new_tokens,
         code=code_version("validate"),
@@ -66,7 +66,7 @@ rule postprocess_completions:
         completions=rules.generate_completions.output.completions,
         validated=rules.validate_completions.output[0],
     output:
-        directory("data/04_completions/{model}/{variant}/{benchmark}/{format}/levels"),
+        directory("data/05_completions/{model}/{variant}/{benchmark}/{format}/levels"),
     params:
         levels=scored_levels,
         code=code_version("postprocess"),
@@ -83,7 +83,7 @@ rule validate_postprocessed:
         tasks=rules.subset_tasks.output[0],
         suite=SUITES / "postprocessed.json",
     output:
-        "data/04_completions/{model}/{variant}/{benchmark}/{format}/levels.validated.json",
+        "data/05_completions/{model}/{variant}/{benchmark}/{format}/levels.validated.json",
     params:
         code=code_version("validate"),
     log:

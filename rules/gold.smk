@@ -3,7 +3,7 @@ rule run_gold:
         tasks=rules.build_tasks.output[0],
         validated=rules.validate_tasks.output[0],
     output:
-        "data/05_executions/gold/{benchmark}.jsonl",
+        "data/06_executions/gold/{benchmark}.jsonl",
     params:
         sandbox=sandbox_args,
         code=code_version("gold"),
@@ -21,7 +21,7 @@ rule validate_gold:
         data=rules.run_gold.output[0],
         suite=SUITES / "executions.json",
     output:
-        "data/05_executions/gold/{benchmark}.validated.json",
+        "data/06_executions/gold/{benchmark}.validated.json",
     params:
         expected_rows=expected_task_count,
         code=code_version("validate"),
@@ -38,7 +38,7 @@ rule gate_gold:
         results=rules.run_gold.output[0],
         validated=rules.validate_gold.output[0],
     output:
-        "data/06_scores/gold/{benchmark}.gate.json",
+        "data/07_scores/gold/{benchmark}.gate.json",
     params:
         code=code_version("gold-gate"),
     log:

@@ -2,7 +2,7 @@ rule fetch_model:
     input:
         checkpoint=local_checkpoint,
     output:
-        "data/02_models/{model}.source.txt",
+        "data/03_models/{model}.source.txt",
     params:
         spec=spec_json,
         code=code_version("fetch-model"),
@@ -17,7 +17,7 @@ rule export_onnx:
     input:
         source=rules.fetch_model.output[0],
     output:
-        directory("data/03_onnx/{model}/fp32"),
+        directory("data/04_onnx/{model}/fp32"),
     params:
         spec=spec_json,
         last_logits="--last-logits" if GEN["last_logits"] else "",
@@ -34,9 +34,9 @@ rule export_onnx:
 
 rule quantize_onnx:
     input:
-        fp32="data/03_onnx/{model}/fp32",
+        fp32="data/04_onnx/{model}/fp32",
     output:
-        directory("data/03_onnx/{model}/int8"),
+        directory("data/04_onnx/{model}/int8"),
     params:
         spec=spec_json,
         code=code_version("export"),

@@ -4,8 +4,8 @@ grouped-KV graph (the default export), fp32 and int8, side by side in one run on
 
     .venv/bin/python scripts/bench_grouped_kv.py [--rounds 2] [--batch-size 8] [--threads 2]
 
-Missing exports are built first: the grouped ones in data/03_onnx/MODEL/{fp32,int8} (as the study builds
-them) and the repeated-KV ones in data/03_onnx/MODEL-repeated-kv/{fp32,int8}. Prints decode tok/s per round
+Missing exports are built first: the grouped ones in data/04_onnx/MODEL/{fp32,int8} (as the study builds
+them) and the repeated-KV ones in data/04_onnx/MODEL-repeated-kv/{fp32,int8}. Prints decode tok/s per round
 and the token agreement between the two graphs of each variant.
 """
 
@@ -15,7 +15,6 @@ import argparse
 import gc
 import os
 import sys
-from pathlib import Path
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -32,10 +31,10 @@ def main(argv: list[str] | None = None) -> int:
     from transformers import AutoTokenizer
 
     from tuningtax.bench.generate import MODEL_NAME, ONNX_ROOT, agreement, run_ort, select_prompts
-    from tuningtax.models.export import export
+    from tuningtax.export import export
     from tuningtax.models.families import pad_token_id, stop_token_ids
-    from tuningtax.models.offline_qwen import resolve_source
-    from tuningtax.models.ort_session import load_session
+    from tuningtax.models.sources import resolve_source
+    from tuningtax.generate.engine import load_session
     from tuningtax.models.spec import OFFLINE_QWEN, ModelSpec
 
     spec = ModelSpec(name=MODEL_NAME, family="qwen2.5-coder", role="instruct", source=OFFLINE_QWEN, revision="0.9.0")

@@ -10,7 +10,7 @@ Steps (each recorded in the JSON; a failing step is recorded and the next one ru
   2. ONNX export of the tiny model without optimum (optimum-onnx 0.1.0 requires transformers < 4.58 and does not
      import with 5.x: ``transformers.modeling_utils.get_parameter_dtype`` is gone): a wrapper with the same
      input/output names as optimum's ``text-generation-with-past`` export, traced by torch.onnx's TorchScript
-     exporter. Its greedy tokens through ``tuningtax.models.ort_session.greedy`` (CPU provider) are compared
+     exporter. Its greedy tokens through ``tuningtax.generate.engine.greedy`` (CPU provider) are compared
      with PyTorch's, batch 1 and a left-padded batch.
   3. ``load_session(..., provider="cuda")`` must refuse to run unless CUDAExecutionProvider is really first
      (a CPU-only build, or onnxruntime-gpu failing to start CUDA, would otherwise silently run on CPU).
@@ -41,7 +41,6 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import torch
 
 T0 = time.perf_counter()
@@ -219,7 +218,7 @@ def timing(arch: dict[str, int], device: str, args: argparse.Namespace) -> dict[
 # ------------------------------------------------------------------------------------------------ ONNX
 
 class PastWrapper(torch.nn.Module):
-    """Flat tensors in and out with optimum's names, so ``ort_session.greedy`` drives it unchanged.
+    """Flat tensors in and out with optimum's names, so ``engine.greedy`` drives it unchanged.
 
     The 4-D additive mask (causal x padding) is built here from ``attention_mask``: transformers uses a 4-D mask
     as given, which keeps its shape-dependent Python mask logic out of the traced graph. Logits are returned
@@ -285,7 +284,7 @@ def torch_greedy(model: Any, rows: list[list[int]], max_new: int) -> list[list[i
 
 
 def onnx_tiny(work: Path, max_new: int) -> dict[str, Any]:
-    from tuningtax.models.ort_session import greedy, left_pad, load_session
+    from tuningtax.generate.engine import greedy, left_pad, load_session
 
     model = build_model(TINY, "cpu")
     export_onnx(model, work / "tiny")
@@ -302,7 +301,7 @@ def onnx_tiny(work: Path, max_new: int) -> dict[str, Any]:
 
 def cuda_refusal(work: Path) -> dict[str, Any]:
     from tuningtax.errors import UserError
-    from tuningtax.models.ort_session import load_session
+    from tuningtax.generate.engine import load_session
 
     try:
         session = load_session(work / "tiny", threads=2, provider="cuda")
@@ -312,7 +311,7 @@ def cuda_refusal(work: Path) -> dict[str, Any]:
 
 
 class HostLoop:
-    """A session seen without its providers, so ``ort_session.greedy`` takes the host loop (the KV cache copied
+    """A session seen without its providers, so ``engine.greedy`` takes the host loop (the KV cache copied
     through numpy every step) even on CUDA: the loop that IO binding replaced, timed beside it."""
 
     def __init__(self, session: Any) -> None:
@@ -324,7 +323,7 @@ def ort_parity_and_timing(work: Path, args: argparse.Namespace) -> dict[str, Any
     token parity at batch 1 and ``--batch-size`` (``bench.agreement``), then timing through ``bench.run_ort`` (the
     bench's prefill/decode split). On CUDA, the IO-bound loop and the host loop (``host-`` keys) side by side."""
     from tuningtax.bench.generate import Prompt, agreement, run_ort
-    from tuningtax.models.ort_session import bind_device_of, load_session
+    from tuningtax.generate.engine import bind_device_of, load_session
 
     torch.backends.cuda.matmul.allow_tf32 = False
     prompts = [Prompt(f"random-{i}", row, "") for i, row in

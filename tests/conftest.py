@@ -58,7 +58,7 @@ def tiny_qwen_dir(tmp_path_factory, qwen_tokenizer_dir) -> Path:
 @pytest.fixture(scope="session")
 def tiny_qwen_onnx(tmp_path_factory, tiny_qwen_dir) -> Path:
     """The tiny model exported to ONNX fp32 through the project's own export path (parity-checked)."""
-    from tuningtax.models.export import export
+    from tuningtax.export import export
     from tuningtax.models.spec import ModelSpec
 
     spec = ModelSpec(name="tiny-qwen", family="qwen2.5-coder", role="instruct", source=str(tiny_qwen_dir))

@@ -24,7 +24,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "gold-table": ("tuningtax.scoring.gold", "tabulate gold pass rates (results/gold.csv)"),
     "postprocess": ("tuningtax.postprocess.cli", "apply post-processing levels to raw generations"),
     "fetch-model": ("tuningtax.models.cli", "download and convert a model checkpoint to an HF folder"),
-    "export": ("tuningtax.models.cli", "export a model to ONNX (fp32 or int8) with a parity check"),
+    "export": ("tuningtax.export.cli", "export a model to ONNX (fp32 or int8) with a parity check"),
     "generate": ("tuningtax.generate.cli", "greedy generation with ONNX Runtime (batched, resumable)"),
     "score-table": ("tuningtax.scoring.table", "results/scores.csv: pass@1 per run and level"),
     "measure": ("tuningtax.analysis.samples", "per-sample outcomes, fidelity metrics and failure categories"),

@@ -19,7 +19,6 @@ import yaml
 from pydantic import Field, StringConstraints, ValidationError
 
 from tuningtax.errors import UserError
-from tuningtax.models.families import FAMILIES
 from tuningtax.models.spec import NAME_PATTERN, ModelEntry
 from tuningtax.models.variants import VARIANTS, model_key
 from tuningtax.postprocess import LEVELS, levels_for

@@ -84,8 +84,8 @@ def _admission(root: Path, out: str) -> list[str]:
         data = json.loads(parity.read_text())
         notes.append("parity: " + json.dumps({k: data[k] for k in sorted(data) if not isinstance(data[k], (list, dict))},
                                              sort_keys=True))
-    onnx = re.match(r"^data/03_onnx/([^/]+)/", out + "/")
-    source = root / "data" / "02_models" / f"{onnx.group(1)}.source.txt" if onnx else None
+    onnx = re.match(r"^data/04_onnx/([^/]+)/", out + "/")
+    source = root / "data" / "03_models" / f"{onnx.group(1)}.source.txt" if onnx else None
     if source is not None and source.is_file():
         notes.append(f"checkpoint resolved from ({source.relative_to(root)}): " + " ".join(source.read_text().split()))
     return notes
@@ -93,11 +93,11 @@ def _admission(root: Path, out: str) -> list[str]:
 
 # Where the pipeline's layout puts a checkpoint, variant, benchmark and prompt format in a path.
 PATH_KEYS = [re.compile(p) for p in (
-    r"^data/(?:01_tasks|02_subsets|05_executions/gold|06_scores/gold)/(?P<benchmark>[^/]+?)\.(?:jsonl|validated\.json|gate\.json)$",
-    r"^data/02_models/(?P<model>[^/]+)\.source\.txt$",
-    r"^data/03_onnx/(?P<model>[^/]+)/(?P<variant>[^/]+)",
+    r"^data/(?:01_tasks|02_subsets|06_executions/gold|07_scores/gold)/(?P<benchmark>[^/]+?)\.(?:jsonl|validated\.json|gate\.json)$",
+    r"^data/03_models/(?P<model>[^/]+)\.source\.txt$",
+    r"^data/04_onnx/(?P<model>[^/]+)/(?P<variant>[^/]+)",
     r"^data/0[45]_[a-z]+/(?P<model>[^/]+)/(?P<variant>[^/]+)/(?P<benchmark>[^/]+)/(?P<format>[a-z-]+)",
-    r"^data/06_scores/(?P<model>[^/]+)/samples",
+    r"^data/07_scores/(?P<model>[^/]+)/samples",
 )]
 
 

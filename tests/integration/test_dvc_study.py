@@ -175,11 +175,11 @@ def test_lineage_traces_a_row_back_to_its_checkpoint_and_flags_drift(project):
                "model=tiny-base,benchmark=humaneval-command,level=raw")
     out = trace.stdout
     for expected in ("[stage tables]", "[stage execute-tiny-base]", "[stage generate-tiny-base]",
-                     "data/03_onnx/tiny-base/fp32", "parity:", "generation config:", "checkpoints/tiny-base",
+                     "data/04_onnx/tiny-base/fp32", "parity:", "generation config:", "checkpoints/tiny-base",
                      "Great Expectations suite", "param models.tiny-base", "every file and stage above matches"):
         assert expected in out, expected
-    assert "-tiny-instruct]" not in out and "data/03_onnx/tiny-instruct" not in out
-    samples = project / "data" / "06_scores" / "tiny-base" / "samples.jsonl"
+    assert "-tiny-instruct]" not in out and "data/04_onnx/tiny-instruct" not in out
+    samples = project / "data" / "07_scores" / "tiny-base" / "samples.jsonl"
     samples.write_text(samples.read_text() + "\n")
     drift = tm(project, "lineage", "results/tables", check=False)
     assert drift.returncode == 1 and "UNTRACED" in drift.stdout

@@ -12,9 +12,9 @@ import pytest
 
 from tuningtax.errors import UserError
 from tuningtax.models import export as export_mod
-from tuningtax.models.export import export
+from tuningtax.export import export
 from tuningtax.models.families import fim_ids, stop_token_ids
-from tuningtax.models.ort_session import greedy, left_pad, load_session
+from tuningtax.generate.engine import greedy, left_pad, load_session
 from tuningtax.models.spec import ModelSpec
 
 PAD = 151643

@@ -56,10 +56,10 @@ def test_bound_and_host_loops_side_by_side(repo_root, tmp_path, monkeypatch):
     monkeypatch.syspath_prepend(str(repo_root / "scripts"))
     import gpu_check
 
-    import tuningtax.models.ort_session as ort_session
+    import tuningtax.generate.engine as engine
 
     calls = []
-    real_bound_step, real_host_step = ort_session._bound_step, ort_session._host_step
+    real_bound_step, real_host_step = engine._bound_step, engine._host_step
 
     def recording_bound_step(*args):
         calls.append(("bound", args[-1]))
@@ -69,9 +69,9 @@ def test_bound_and_host_loops_side_by_side(repo_root, tmp_path, monkeypatch):
         calls.append(("host", None))
         return real_host_step(*args)
 
-    monkeypatch.setattr(ort_session, "bind_device_of", lambda s: "cpu" if getattr(s, "get_providers", list)() else None)
-    monkeypatch.setattr(ort_session, "_bound_step", recording_bound_step)
-    monkeypatch.setattr(ort_session, "_host_step", recording_host_step)
+    monkeypatch.setattr(engine, "bind_device_of", lambda s: "cpu" if getattr(s, "get_providers", list)() else None)
+    monkeypatch.setattr(engine, "_bound_step", recording_bound_step)
+    monkeypatch.setattr(engine, "_host_step", recording_host_step)
     args = argparse.Namespace(ort_provider="cpu", device="cpu", n_prompts=3, prompt_tokens=12, batch_size=2,
                               parity_tokens=6, max_new_tokens=6, export_real=False, budget_s=1e9)
     tiny = gpu_check.ort_parity_and_timing(tmp_path, args)["tiny"]

@@ -73,7 +73,7 @@ def test_scores_cover_every_run_and_level(study):
 
 def test_variant_table_pairs_each_model_with_its_int8(study, tmp_path):
     """tabulate on the study's samples plus an int8 copy of them in which one task's outcome flipped."""
-    samples = [json.loads(line) for path in sorted((study / "data" / "06_scores").glob("*/samples.jsonl"))
+    samples = [json.loads(line) for path in sorted((study / "data" / "07_scores").glob("*/samples.jsonl"))
                for line in path.open()]
     first = next(s for s in samples if s["model"] == "tiny-instruct")
     flipped = (first["benchmark"], first["format"], first["task_id"])
@@ -106,7 +106,7 @@ def test_variant_table_pairs_each_model_with_its_int8(study, tmp_path):
 def test_trajectory_table_carries_the_training_steps(study, tmp_path):
     """A series read as base -> instruct: the trajectory rows carry the step from params (not their position),
     and the plot is drawn."""
-    run = tabulate(study, sorted((study / "data" / "06_scores").glob("*/samples.jsonl")), tmp_path,
+    run = tabulate(study, sorted((study / "data" / "07_scores").glob("*/samples.jsonl")), tmp_path,
                    series=[{"start": "tiny-base", "checkpoints": ["tiny-instruct"]}], steps={"tiny-instruct": 500})
     assert run.returncode == 0, run.stderr
     trajectory = pd.read_csv(tmp_path / "tables" / "trajectory.csv")
@@ -142,7 +142,7 @@ def test_every_table_plot_and_metric_is_written(study):
 def test_behaviour_reports_all_and_failed(study):
     behaviour = pd.read_csv(study / "results" / "tables" / "behaviour.csv")
     assert set(behaviour["subset"]) == {"all", "failed"}
-    samples = [json.loads(line) for path in sorted((study / "data" / "06_scores").glob("*/samples.jsonl"))
+    samples = [json.loads(line) for path in sorted((study / "data" / "07_scores").glob("*/samples.jsonl"))
                for line in path.open()]
     assert all(0.0 <= s["code_token_ratio"] <= 1.0 for s in samples)
     assert {s["category"] for s in samples} <= {"passed", "empty_output", "special_token_leak", "format_wrapper",
@@ -153,7 +153,7 @@ def test_behaviour_reports_all_and_failed(study):
 
 def test_corrupted_intermediate_stops_the_pipeline(study):
     """A duplicated row in an execution file stops validation, naming the file and the expectation."""
-    target = next((study / "data" / "05_executions" / "tiny-base" / "fp32" / "humaneval-completion"
+    target = next((study / "data" / "06_executions" / "tiny-base" / "fp32" / "humaneval-completion"
                    / "completion-raw").glob("raw.jsonl"))
     lines = target.read_text().splitlines(keepends=True)
     target.write_text("".join(lines + lines[:1]))
@@ -166,11 +166,11 @@ def test_corrupted_intermediate_stops_the_pipeline(study):
 
 def test_label_sheet_is_blind_and_kappa_is_reported(study, tmp_path):
     samples = tmp_path / "samples.jsonl"  # both checkpoints' sample files as one
-    samples.write_text("".join(p.read_text() for p in sorted((study / "data" / "06_scores").glob("*/samples.jsonl"))))
+    samples.write_text("".join(p.read_text() for p in sorted((study / "data" / "07_scores").glob("*/samples.jsonl"))))
     tasks = sorted(str(p) for p in (study / "data" / "02_subsets").glob("*.jsonl"))
     sheet = tmp_path / "sheet.jsonl"
     run = subprocess.run([sys.executable, "-m", "tuningtax", "label-sheet", "--samples", str(samples), "--tasks",
-                          *tasks, "--completions-root", str(study / "data" / "04_completions"), "--n", "12",
+                          *tasks, "--completions-root", str(study / "data" / "05_completions"), "--n", "12",
                           "--out", str(sheet)], capture_output=True, text=True)
     assert run.returncode == 0, run.stderr
     rows = [json.loads(line) for line in sheet.open()]

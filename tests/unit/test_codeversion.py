@@ -25,7 +25,7 @@ def _copy_src(tmp_path: Path) -> Path:
 
 def test_generation_closure_holds_the_modules_it_writes_and_reads_with():
     files = {p.relative_to(SRC).as_posix() for p in command_files("generate")}
-    assert {"jsonl.py", "tasks/schema.py", "generate/core.py", "models/ort_session.py", "prompts/fim.py",
+    assert {"jsonl.py", "tasks/schema.py", "generate/core.py", "generate/engine.py", "prompts/fim.py",
             "cli.py", "errors.py"} <= files
 
 

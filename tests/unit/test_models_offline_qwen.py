@@ -11,6 +11,7 @@ import pytest
 
 from tuningtax.errors import UserError
 from tuningtax.models import offline_qwen as oq
+from tuningtax.models import sources
 from tuningtax.models.spec import OFFLINE_QWEN, ModelSpec
 
 
@@ -95,20 +96,20 @@ def test_fetch_offline_qwen_mismatch_end_to_end(tmp_path, monkeypatch):
 
 def test_cache_root(monkeypatch, tmp_path):
     monkeypatch.setenv("TUNINGTAX_CACHE", str(tmp_path))
-    assert oq.cache_root() == tmp_path.resolve()
+    assert sources.cache_root() == tmp_path.resolve()
     monkeypatch.delenv("TUNINGTAX_CACHE")
-    assert oq.cache_root().parts[-2:] == (".cache", "tuningtax")
+    assert sources.cache_root().parts[-2:] == (".cache", "tuningtax")
 
 
 def test_resolve_local_folder(tiny_qwen_dir, tmp_path):
     spec = ModelSpec.from_dict({"name": "t", "family": "qwen2.5-coder", "role": "base", "source": str(tiny_qwen_dir)})
-    assert oq.resolve_source(spec) == tiny_qwen_dir
+    assert sources.resolve_source(spec) == tiny_qwen_dir
     bad = ModelSpec.from_dict({"name": "t", "family": "qwen2.5-coder", "role": "base", "source": str(tmp_path)})
     with pytest.raises(UserError, match="not an HF model folder"):
-        oq.resolve_source(bad)
+        sources.resolve_source(bad)
     gguf = ModelSpec.from_dict({"name": "t", "family": "qwen2.5-coder", "role": "base", "source": "./none.gguf"})
     with pytest.raises(UserError, match="GGUF file ./none.gguf does not exist"):
-        oq.resolve_source(gguf)
+        sources.resolve_source(gguf)
 
 
 class FakeResponse:
@@ -159,4 +160,4 @@ def test_converted_folder_is_reused_without_download(tmp_path, monkeypatch):
     (done / "source.json").write_text("{}")
     monkeypatch.setattr(oq, "download_wheels", lambda *a, **k: pytest.fail("must not download"))
     spec = ModelSpec.from_dict({"name": "q", "family": "qwen2.5-coder", "role": "instruct", "source": OFFLINE_QWEN})
-    assert oq.resolve_source(spec) == done
+    assert sources.resolve_source(spec) == done

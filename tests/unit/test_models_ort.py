@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from tuningtax.errors import UserError
-from tuningtax.models.ort_session import bind_device_of, greedy, left_pad, load_session
+from tuningtax.generate.engine import bind_device_of, greedy, left_pad, load_session
 
 VOCAB = 50
 
@@ -97,7 +97,7 @@ def test_symlinked_weights_are_refused_with_the_fix(tmp_path):
 
 
 def test_quantizing_hard_linked_weights_is_refused_and_writes_nothing(tmp_path):
-    from tuningtax.models.export import quantize_int8
+    from tuningtax.export import quantize_int8
 
     source = _toy_matmul_export(tmp_path / "source")
     (tmp_path / "other-checkout.onnx_data").hardlink_to(source / "model.onnx_data")

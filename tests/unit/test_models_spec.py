@@ -56,7 +56,7 @@ def test_spec_errors_name_the_field(change, message):
 
 def test_checkpoint_and_non_hub_sources_need_no_revision():
     spec = ModelSpec.from_dict({"name": "ck", "family": "qwen2.5-coder", "role": "checkpoint", "step": 200,
-                                "source": "./data/02_models/ck-200"})
+                                "source": "./data/03_models/ck-200"})
     assert spec.step == 200 and spec.revision is None
 
 

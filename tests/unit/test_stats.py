@@ -9,9 +9,9 @@ import pandas as pd
 import pytest
 
 from tuningtax.analysis.stats import (
-    Overlap, bootstrap_delta_ci, holm, mcnemar_exact_p, overlap, paired_summary, pass_at_1_pct,
-    relative_delta_pct, tax_table, three_mode_view, trajectory_table, variant_pairs, variant_table,
+    Overlap, bootstrap_delta_ci, holm, mcnemar_exact_p, overlap, paired_summary, pass_at_1_pct, relative_delta_pct,
 )
+from tuningtax.analysis.tables import tax_table, three_mode_view, trajectory_table, variant_pairs, variant_table
 from tuningtax.errors import UserError
 from tuningtax.tasks.schema import Task
 

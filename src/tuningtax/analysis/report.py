@@ -2,7 +2,7 @@
 
 Writes results/tables/*.csv and *.md (tax, trajectory, prompt grid, three-mode view, behaviour, taxonomy,
 taxonomy agreement), results/plots/*.png and results/metrics.json (DVC metrics). Every number is derived
-from the per-checkpoint data/06_scores/{model}/samples.jsonl of this run."""
+from the per-checkpoint data/07_scores/{model}/samples.jsonl of this run."""
 
 from __future__ import annotations
 
@@ -42,7 +42,7 @@ def _outcomes(samples: pd.DataFrame) -> pd.DataFrame:
 def tabulate(samples: pd.DataFrame, tasks_frame: pd.DataFrame, params: dict, out_dir: Path, plots_dir: Path,
              labels: pd.DataFrame | None) -> dict:
     from tuningtax.analysis import plots
-    from tuningtax.analysis.stats import tax_table, three_mode_view, trajectory_table, variant_pairs, variant_table
+    from tuningtax.analysis.tables import tax_table, three_mode_view, trajectory_table, variant_pairs, variant_table
     from tuningtax.metrics.aggregate import aggregate_metrics
     from tuningtax.taxonomy.rules import FAILURE_CATEGORIES, cohen_kappa, failure_table
 
@@ -109,7 +109,7 @@ def tabulate(samples: pd.DataFrame, tasks_frame: pd.DataFrame, params: dict, out
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--samples", nargs="+", required=True, type=Path,
-                        help="per-checkpoint sample files (data/06_scores/{model}/samples.jsonl), read as one")
+                        help="per-checkpoint sample files (data/07_scores/{model}/samples.jsonl), read as one")
     parser.add_argument("--tasks", nargs="+", required=True, type=Path)
     parser.add_argument("--analysis-json", required=True,
                         help="JSON: pairs, series, steps, three_mode, seed, n_resamples (from params.yaml)")

@@ -1,9 +1,9 @@
 """`python -m tuningtax measure`: one row per scored sample, with its outcome, fidelity metrics and failure
 category, joined from the pipeline's layout:
 
-    data/04_completions/{model}/{variant}/{benchmark}/{format}/raw_output.jsonl   (generation record)
-    data/04_completions/{model}/{variant}/{benchmark}/{format}/levels/{level}.jsonl (post-processed)
-    data/05_executions/{model}/{variant}/{benchmark}/{format}/{level}.jsonl        (sandbox results)
+    data/05_completions/{model}/{variant}/{benchmark}/{format}/raw_output.jsonl   (generation record)
+    data/05_completions/{model}/{variant}/{benchmark}/{format}/levels/{level}.jsonl (post-processed)
+    data/06_executions/{model}/{variant}/{benchmark}/{format}/{level}.jsonl        (sandbox results)
 
 Everything downstream (tax tables, behaviour, taxonomy) is recomputed from this file, never from
 aggregates, so a derived number cannot disagree with its cells."""
@@ -16,10 +16,10 @@ from pathlib import Path
 
 import pandas as pd
 
-from tuningtax.models.variants import model_key
 from tuningtax.errors import UserError
 from tuningtax.jsonl import read_jsonl, write_jsonl
 from tuningtax.metrics import compute_metrics
+from tuningtax.models.variants import model_key
 from tuningtax.scoring.table import keys_from_path
 from tuningtax.tasks.schema import Task, task_from_record
 from tuningtax.taxonomy.rules import classify, taxonomy_status
@@ -75,7 +75,7 @@ def collect(execution_dirs: list[Path], completions_root: Path, tasks: dict[str,
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--executions", nargs="+", required=True, type=Path,
                         help="execution folders .../{model}/{variant}/{benchmark}/{format}")
-    parser.add_argument("--completions-root", type=Path, default=Path("data/04_completions"),
+    parser.add_argument("--completions-root", type=Path, default=Path("data/05_completions"),
                         help="where each execution folder's generation and levels are read (declared as "
                              "the rule's inputs)")
     parser.add_argument("--tasks", nargs="+", required=True, type=Path, help="the task files the runs used")

@@ -3,7 +3,7 @@ measured side by side in one run on the same prompts.
 
 Engines (all greedy argmax, no stop tokens, so every row decodes exactly ``--max-new-tokens`` tokens):
   eager        transformers ``generate``, fp32, ``attn_implementation="eager"``, batch 1
-  ort-fp32-b1  the project's numpy greedy loop (``ort_session.greedy``) over the fp32 export, batch 1
+  ort-fp32-b1  the project's numpy greedy loop (``engine.greedy``) over the fp32 export, batch 1
   ort-fp32-bN  the same, N prompts per call (``--batch-size``, default 8)
   ort-int8-b1, ort-int8-bN  the same over the int8 export (export.INT8_SCHEME)
 
@@ -57,7 +57,7 @@ from tuningtax.errors import UserError
 from tuningtax.models.spec import OFFLINE_QWEN, ModelSpec
 
 MODEL_NAME = "qwen2.5-coder-0.5b-instruct"
-ONNX_ROOT = Path("data/03_onnx") / MODEL_NAME  # the study's exports, read if present, never written
+ONNX_ROOT = Path("data/04_onnx") / MODEL_NAME  # the study's exports, read if present, never written
 BENCH_ONNX_ROOT = Path(".cache/tuningtax/bench/onnx") / MODEL_NAME  # where a missing export is made
 BENCHMARK = "humaneval-single-line"
 PROMPT_FORMAT = "fim-psm"
@@ -209,7 +209,7 @@ def _batches(prompts: Sequence[Prompt], size: int) -> list[list[list[int]]]:
 
 
 def run_ort(engine: str, session: Any, prompts: Sequence[Prompt], batch: int, max_new: int, pad_id: int) -> Run:
-    from tuningtax.models.ort_session import greedy, left_pad
+    from tuningtax.generate.engine import greedy, left_pad
 
     greedy(session, *left_pad([prompts[0].input_ids[:WARMUP_TOKENS]] * batch, pad_id), 2, [])
     tokens: list[list[int]] = []
@@ -432,7 +432,7 @@ def print_table(report: dict[str, Any]) -> None:
 # ------------------------------------------------------------------------------------------------ main
 
 def _ensure_export(spec: ModelSpec, variant: str, out: Path, threads: int, fp32_dir: Path) -> None:
-    from tuningtax.models.export import export
+    from tuningtax.export import export
 
     if (out / "model.onnx").exists():
         return
@@ -469,7 +469,7 @@ def main(argv: list[str]) -> int:
                         help="paired int8/fp32 rounds per batch size after the engines (0: ratios from one run each)")
     parser.add_argument("--out", type=Path, default=Path(".cache/tuningtax/bench/generate.json"))
     args = parser.parse_args(argv)
-    # DVC tracks data/03_onnx: the bench reads the study's exports there but makes missing ones elsewhere.
+    # DVC tracks data/04_onnx: the bench reads the study's exports there but makes missing ones elsewhere.
     for variant in ("fp32", "int8"):
         if getattr(args, f"{variant}_dir") is None:
             study = ONNX_ROOT / variant
@@ -486,7 +486,7 @@ def main(argv: list[str]) -> int:
     engines = [e for e in known if e in engines]  # canonical order
 
     if args.hf_dir is None:
-        from tuningtax.models.offline_qwen import resolve_source
+        from tuningtax.models.sources import resolve_source
 
         spec = ModelSpec(name=MODEL_NAME, family=args.family, role="instruct", source=OFFLINE_QWEN, revision="0.9.0")
         hf_dir = resolve_source(spec)
@@ -533,7 +533,7 @@ def main(argv: list[str]) -> int:
         wanted = [e for e in engines if e.startswith(f"ort-{variant}")]
         if not wanted:
             continue
-        from tuningtax.models.ort_session import load_session
+        from tuningtax.generate.engine import load_session
 
         sessions[variant] = load_session(dirs[variant], threads=args.threads)
         for e in wanted:

@@ -17,7 +17,7 @@ from tuningtax.tasks.schema import DEFAULT_MAX_NEW_TOKENS, task_from_record
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     add_spec_arguments(parser)
     parser.add_argument("--variant", default="fp32", choices=VARIANTS)
-    parser.add_argument("--onnx-dir", type=Path, help="exported model folder (default data/03_onnx/NAME/VARIANT)")
+    parser.add_argument("--onnx-dir", type=Path, help="exported model folder (default data/04_onnx/NAME/VARIANT)")
     parser.add_argument("--tasks", required=True, type=Path)
     parser.add_argument("--format", required=True, dest="prompt_format", help="prompt format (tuningtax.prompts)")
     parser.add_argument("--out", required=True, type=Path, help="completions JSONL (appended per batch; resumable)")
@@ -34,7 +34,7 @@ def run(args: argparse.Namespace) -> int:
 
     from tuningtax.generate.core import GenerationConfig, generate_to_file
     from tuningtax.models.families import get_family, pad_token_id, stop_token_ids
-    from tuningtax.models.ort_session import load_session
+    from tuningtax.generate.engine import load_session
     from tuningtax.prompts import render
 
     if args.batch_size < 1:

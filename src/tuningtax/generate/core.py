@@ -99,7 +99,7 @@ def _completed_records(out: Path, config: GenerationConfig, task_ids: list[str])
 def generate_to_file(tasks: list[Task], prompts: list[Any], tokenizer: Any, session: Any,
                      config: GenerationConfig, out: Path, progress: bool = True) -> dict[str, float]:
     """Generate for every task, appending one batch at a time to `out`; returns throughput figures."""
-    from tuningtax.models.ort_session import greedy, left_pad
+    from tuningtax.generate.engine import greedy, left_pad
 
     final = Path(out)
     out = final.with_name(final.name + ".partial")

@@ -1,4 +1,4 @@
-"""``python -m tuningtax fetch-model`` and ``python -m tuningtax export``.
+"""``python -m tuningtax fetch-model``, and the model-spec look-up every model command shares.
 
 The model spec comes inline (``--spec-json``, as Snakemake passes it from ``params:``) or from the
 ``models:`` mapping of a params file; code never re-reads the config behind Snakemake's back when the spec
@@ -14,9 +14,8 @@ from pathlib import Path
 
 from tuningtax.errors import UserError
 from tuningtax.models.spec import ModelSpec
-from tuningtax.models.variants import VARIANTS
 
-DEFAULT_ONNX_ROOT = Path("data/03_onnx")
+DEFAULT_ONNX_ROOT = Path("data/04_onnx")
 
 
 def load_spec(name: str, params: Path = Path("params.yaml"), spec_json: str | None = None) -> ModelSpec:
@@ -65,7 +64,7 @@ def add_arguments_fetch_model(parser: argparse.ArgumentParser) -> None:
 
 
 def run_fetch_model(args: argparse.Namespace) -> int:
-    from tuningtax.models.offline_qwen import resolve_source
+    from tuningtax.models.sources import resolve_source
 
     spec = load_spec(args.model, args.params, args.spec_json)
     resolved = Path(resolve_source(spec)).resolve()
@@ -74,35 +73,4 @@ def run_fetch_model(args: argparse.Namespace) -> int:
     if resolved.is_relative_to(Path.cwd().resolve()):
         resolved = resolved.relative_to(Path.cwd().resolve())
     print(resolved.as_posix())
-    return 0
-
-
-def add_arguments_export(parser: argparse.ArgumentParser) -> None:
-    add_spec_arguments(parser)
-    parser.add_argument("--variant", choices=VARIANTS, default="fp32")
-    parser.add_argument("--out", type=Path, help=f"output folder (default {DEFAULT_ONNX_ROOT}/MODEL/VARIANT)")
-    parser.add_argument("--fp32-dir", type=Path, help="int8 only: the fp32 export to quantize (default: OUT/../fp32)")
-    parser.add_argument("--threads", type=int, default=None, help="CPU threads (default $OMP_NUM_THREADS or all)")
-    parser.add_argument("--force", action="store_true", help="replace an existing output folder")
-    parser.add_argument("--last-logits", action="store_true",
-                        help="fp32: slice the hidden state to the last position before the LM head (faster prefill, "
-                             "no per-position logits); parity-checked like the plain export")
-    parser.add_argument("--no-grouped-kv", dest="grouped_kv", action="store_false",
-                        help="fp32: keep the exported repeat of KV heads instead of attending with grouped heads "
-                             "(the default rewrite gives the same dot products; it exists for comparison)")
-
-
-def run_export(args: argparse.Namespace) -> int:
-    threads = args.threads or default_threads()
-    os.environ.setdefault("OMP_NUM_THREADS", str(threads))  # before torch is imported
-    from tuningtax.models.export import export
-
-    spec = load_spec(args.model, args.params, args.spec_json)
-    out = args.out or DEFAULT_ONNX_ROOT / spec.name / args.variant
-    import torch
-
-    torch.set_num_threads(threads)
-    report = export(spec, args.variant, out, threads=threads, fp32_dir=args.fp32_dir, force=args.force,
-                    last_logits=args.last_logits, grouped_kv=args.grouped_kv)
-    print(json.dumps({k: report[k] for k in ("variant", "prompts_identical", "token_agreement", "passed")}))
     return 0

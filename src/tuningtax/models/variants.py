@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-# fp32: the exported graph as is; int8: its MatMul weights quantized (tuningtax.models.export).
+# fp32: the exported graph as is; int8: its MatMul weights quantized (tuningtax.export.quantize).
 VARIANTS = ("fp32", "int8")
 
 

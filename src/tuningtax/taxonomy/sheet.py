@@ -55,9 +55,9 @@ def build_sheet(samples: list[dict], completions_root: Path, tasks: dict, n: int
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--samples", required=True, type=Path, help="data/06_scores/samples.jsonl")
+    parser.add_argument("--samples", required=True, type=Path, help="data/07_scores/samples.jsonl")
     parser.add_argument("--tasks", nargs="+", required=True, type=Path)
-    parser.add_argument("--completions-root", type=Path, default=Path("data/04_completions"))
+    parser.add_argument("--completions-root", type=Path, default=Path("data/05_completions"))
     parser.add_argument("--n", type=int, default=80)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--out", required=True, type=Path)

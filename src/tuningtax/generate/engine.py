@@ -1,4 +1,5 @@
-"""A plain numpy greedy loop over an ONNX Runtime session of an optimum ``text-generation-with-past`` export.
+"""Generation's engine: ONNX Runtime sessions of an optimum ``text-generation-with-past`` export and a plain
+numpy greedy loop over them (left padding, KV cache, IO binding on CUDA).
 
 Why not ``ORTModelForCausalLM.generate``: it adds about 8-9 ms of Python per token and decodes with the
 model's own generation_config; this loop is pure argmax with an explicit stop list (toolchain.md:

@@ -99,9 +99,14 @@ def gpu_slots(wildcards):
     return 1 if GEN["provider"] == "cuda" else 0
 
 
+def runs_of(model):
+    """The (benchmark, format) runs a model gets: a chat-only format is not run for a base model."""
+    return [(b, f) for b, f in RUNS if not (FORMATS[f].needs_chat and MODELS[model]["role"] == "base")]
+
+
 def run_dirs(root, models=None):
     """ROOT/{model}/{variant}/{benchmark}/{format} for every configured run (of the given models only)."""
-    return [f"{root}/{m}/{v}/{b}/{f}" for m in (models or MODELS) for v in config["variants"] for b, f in RUNS]
+    return [f"{root}/{m}/{v}/{b}/{f}" for m in (models or MODELS) for v in config["variants"] for b, f in runs_of(m)]
 
 
 def execution_dirs(models=None):

@@ -104,3 +104,21 @@ def test_chat_template_handling(qwen_tok):
     assert wants_chat_template("checkpoint", NoTemplate()) is False
     with pytest.raises(UserError, match="role instruct needs a tokenizer with a chat_template"):
         wants_chat_template("instruct", NoTemplate())
+
+
+@pytest.mark.parametrize("name", list(FAMILIES))
+def test_every_family_sentinel_is_cut_and_counted_as_a_leak(name):
+    from tuningtax.metrics import METRICS
+    from tuningtax.tasks.schema import Task
+    from tuningtax.text import SENTINELS, cut_at_sentinel
+
+    family = FAMILIES[name]
+    if family.has_fim:
+        assert family.sentinels, f"{name} has FIM tokens, so it has sentinels"
+    task = Task("t/0", "crafted", "flow", "def f():\n", "", "    return 1\n", "", "f", "", "t/0")
+    for sentinel in family.sentinels:
+        assert sentinel in SENTINELS and "▁" != sentinel[:1]
+        text = "    return 1" + sentinel + "\nprint(2)\n"
+        assert cut_at_sentinel(text) == "    return 1"
+        assert METRICS["special_token_leak"]({"completion": text}, task, None) is True
+    assert METRICS["special_token_leak"]({"completion": "    return 1\n"}, task, None) is False

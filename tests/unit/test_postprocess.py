@@ -4,6 +4,7 @@ the official HumanEval-SingleLineInfilling file (the true answer must come back 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import gzip
 import json
 import os
@@ -13,10 +14,10 @@ import pytest
 
 from tuningtax.errors import UserError
 from tuningtax.jsonl import read_jsonl, write_jsonl
-from tuningtax.postprocess import LEVELS, apply_levels, get_level
-from tuningtax.tasks.registry import build_tasks
+from tuningtax.postprocess import LEVELS, apply_levels, get_level, levels_for
+from tuningtax.tasks.registry import BENCHMARKS, build_tasks
 from tuningtax.postprocess import cli as pp_cli
-from tuningtax.tasks.schema import Task
+from tuningtax.tasks.schema import MODES, Task
 
 SHARED = Path(os.environ.get("TUNINGTAX_SHARED", Path(__file__).resolve().parents[3] / "shared"))
 SINGLE_LINE = SHARED / "benchmarks" / "humaneval-infilling" / "HumanEval-SingleLineInfilling.jsonl.gz"
@@ -65,10 +66,35 @@ FENCED_CHAT = (
 
 # ------------------------------------------------------------------------------------------ registry
 
-def test_registry_names_and_unknown_level():
-    assert list(LEVELS) == ["raw", "stop-cut", "first-line", "code-extract", "syntax-truncate"]
-    with pytest.raises(UserError, match="known: raw, stop-cut, first-line, code-extract, syntax-truncate"):
+def test_unknown_level_lists_the_registry():
+    with pytest.raises(UserError) as err:
         get_level("strip")
+    assert f"known: {', '.join(LEVELS)}" in str(err.value)
+
+
+@pytest.mark.parametrize("name", list(LEVELS))
+def test_every_level_serves_its_modes_and_refuses_the_others(name):
+    level = LEVELS[name]
+    assert level.name == name and level.summary and level.modes and set(level.modes) <= set(MODES)
+    for mode in MODES:
+        t = dataclasses.replace(flow(), mode=mode, suffix="" if mode != "flow" else flow().suffix)
+        if mode in level.modes:
+            assert isinstance(level(MIDDLE, t), str)
+        else:
+            with pytest.raises(UserError, match=f"not defined for {mode} tasks"):
+                level(MIDDLE, t)
+
+
+@pytest.mark.parametrize("bench", list(BENCHMARKS))
+def test_levels_for_every_benchmark(bench):
+    entry = BENCHMARKS[bench]
+    scored = levels_for(entry)
+    assert scored and "raw" in scored
+    for name, level in LEVELS.items():
+        applies = entry.mode in level.modes and (not level.opt_in or name in entry.opt_in_levels)
+        assert (name in scored) == applies
+    assert levels_for(entry, ["syntax-truncate", "raw"]) == [n for n in ["syntax-truncate", "raw"] if n in scored]
+    assert set(entry.opt_in_levels) <= {n for n, lv in LEVELS.items() if lv.opt_in}
 
 
 def test_apply_levels_keeps_order_and_raw():

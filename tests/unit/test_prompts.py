@@ -12,7 +12,7 @@ from tuningtax.errors import UserError
 from tuningtax.models.families import FAMILIES, fim_ids
 from tuningtax.prompts import FORMATS, ids_sha256, render
 from tuningtax.prompts.chat import FIM_CHAT_INSTRUCTION
-from tuningtax.tasks.schema import Task
+from tuningtax.tasks.schema import MODES, Task
 
 FIM_PREFIX, FIM_MIDDLE, FIM_SUFFIX, ENDOFTEXT = 151659, 151660, 151661, 151643
 PREFIX = "def f(x):\n    y = x + 1\n"
@@ -56,10 +56,31 @@ def chat_reference(tok, content: str) -> list[int]:
 
 # ------------------------------------------------------------------------------------------ exact ids
 
-def test_registry_and_unknown_format(tok):
-    assert list(FORMATS) == ["fim-psm", "fim-spm", "fim-chat", "holefiller", "completion-raw", "command-chat"]
-    with pytest.raises(UserError, match="known: fim-psm, fim-spm, fim-chat"):
+def test_unknown_format_lists_the_registry(tok):
+    with pytest.raises(UserError) as err:
         render("fim", task(), tok, "qwen2.5-coder", 100)
+    assert f"known: {', '.join(FORMATS)}" in str(err.value)
+
+
+@pytest.mark.parametrize("name", list(FORMATS))
+def test_every_format_renders_each_mode_it_serves(tok, name):
+    fmt = FORMATS[name]
+    assert fmt.name == name and fmt.summary and fmt.modes and set(fmt.modes) <= set(MODES)
+    family = FAMILIES["qwen2.5-coder"]
+    for mode in fmt.modes:
+        if name == "fim-spm" and family.spm is None:
+            with pytest.raises(UserError, match="no documented SPM layout"):
+                render(name, task(mode=mode), tok, family, 100)
+            continue
+        for role in ("base", "instruct"):
+            t = task(mode=mode, suffix="" if mode != "flow" else SUFFIX)
+            if fmt.needs_chat and role == "base":
+                with pytest.raises(UserError, match="chat template"):
+                    render(name, t, tok, family, 100, role)
+                continue
+            r = render(name, t, tok, family, 100, role)
+            assert r.input_ids and r.format == name and r.sha256 == ids_sha256(r.input_ids)
+            assert len(r.input_ids) <= 100
 
 
 def test_fim_psm_exact_ids_no_bos(tok):

@@ -12,7 +12,7 @@ from tuningtax.errors import UserError
 from tuningtax.tasks import random_span
 from tuningtax.tasks.registry import BENCHMARKS, build_tasks
 from tuningtax.scoring.scorers import program_for
-from tuningtax.tasks.schema import FIELDS, task_from_record
+from tuningtax.tasks.schema import FIELDS, MODES, Task, task_from_record
 
 OFFICIAL_FIELDS = ("task_id", "prompt", "suffix", "canonical_solution", "test", "entry_point")
 
@@ -99,3 +99,17 @@ def test_tasks_cli_writes_file_and_rejects_unknown(tmp_path):
     assert len(out.read_text().splitlines()) == 164
     with pytest.raises(SystemExit):
         main(["tasks", "--benchmark", "nope", "--out", str(out)])
+
+
+@pytest.mark.parametrize("name", list(BENCHMARKS))
+def test_every_benchmark_entry_names_a_mode_a_scorer_and_its_levels(name):
+    from tuningtax.postprocess import levels_for
+    from tuningtax.scoring.scorers import SCORERS
+
+    bench = BENCHMARKS[name]
+    assert bench.name == name and bench.mode in MODES and bench.scorer in SCORERS and bench.expected_count > 0
+    assert "raw" in levels_for(bench)
+    task = Task("x/0", name, bench.mode, "def f():\n", "" if bench.mode != "flow" else "\n", "    return 1\n",
+                "def check(c):\n    assert c() == 1\n", "f", "Write f.", "x/0")
+    program = program_for(task, "def f():\n    return 1\n" if bench.mode == "command" else "    return 1\n")
+    assert program.rstrip().endswith("check(f)") and compile(program, name, "exec")

@@ -30,6 +30,7 @@ class PromptFormat:
     build: Builder
     summary: str
     modes: tuple[str, ...]  # task modes it can render
+    needs_chat: bool = False  # only for models with a chat template: base models are not run with it
 
 
 @dataclass(frozen=True)
@@ -47,7 +48,8 @@ _CODE = ("flow", "completion")  # formats built from the task's code (prefix, su
 FORMATS: dict[str, PromptFormat] = {f.name: f for f in (
     PromptFormat("fim-psm", fim.build("psm"), "the family's FIM sentinels, prefix-suffix-middle", _CODE),
     PromptFormat("fim-spm", fim.build("spm"), "the family's FIM sentinels, suffix-prefix-middle", _CODE),
-    PromptFormat("fim-chat", chat.fim_chat, "FIM sentinels inside a chat turn asking for the middle only", _CODE),
+    PromptFormat("fim-chat", chat.fim_chat, "FIM sentinels inside a chat turn asking for the middle only", _CODE,
+                 needs_chat=True),
     PromptFormat("holefiller", chat.holefiller, "natural-language hole-filling request (models without FIM)", _CODE),
     PromptFormat("completion-raw", completion.completion_raw, "the prefix as is, left-to-right completion", _CODE),
     PromptFormat("command-chat", chat.command_chat, "the task's instruction via the chat template", ("command",)),

@@ -9,7 +9,7 @@ WHEELS ?= /opt/wheels
 TORCH_SOURCE := $(if $(wildcard $(WHEELS)),--find-links $(WHEELS),--extra-index-url https://download.pytorch.org/whl/cpu --index-strategy unsafe-best-match)
 EXTRA ?= cpu
 
-.PHONY: setup study test verify pull bench-sandbox clean-results
+.PHONY: setup study test test-fast verify pull bench-sandbox clean-results
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -38,8 +38,13 @@ verify: setup
 pull: setup
 	$(RUN) $(BIN)/python -m tuningtax pull
 
+# Every test; CI runs this.
 test: setup
 	$(BIN)/python -m pytest
+
+# Everything not marked slow (pytest.mark.slow: whole studies, ONNX exports): a few minutes on 2 cores.
+test-fast: setup
+	$(BIN)/python -m pytest -m "not slow"
 
 bench-sandbox: setup
 	$(BIN)/python -m tuningtax bench sandbox

@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 from tuningtax.errors import UserError
-from tuningtax.models import export as export_mod
+import tuningtax.export as export_mod
 from tuningtax.export import export
 from tuningtax.models.families import fim_ids, stop_token_ids
 from tuningtax.generate.engine import greedy, left_pad, load_session

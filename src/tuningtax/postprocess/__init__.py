@@ -37,8 +37,13 @@ def _level(module) -> Level:
     return Level(module.NAME, module.apply, tuple(module.MODES), summary, bool(getattr(module, "OPT_IN", False)))
 
 
-LEVELS: dict[str, Level] = {lv.name: lv for lv in map(_level, (raw, stop_cut, first_line, code_extract,
-                                                                  syntax_truncate))}
+LEVELS: dict[str, Level] = {lv.name: lv for lv in map(_level, (
+    raw,
+    stop_cut,
+    first_line,
+    code_extract,
+    syntax_truncate,
+))}
 
 
 def get_level(name: str) -> Level:

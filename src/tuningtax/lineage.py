@@ -96,7 +96,7 @@ PATH_KEYS = [re.compile(p) for p in (
     r"^data/(?:01_tasks|02_subsets|06_executions/gold|07_scores/gold)/(?P<benchmark>[^/]+?)\.(?:jsonl|validated\.json|gate\.json)$",
     r"^data/03_models/(?P<model>[^/]+)\.source\.txt$",
     r"^data/04_onnx/(?P<model>[^/]+)/(?P<variant>[^/]+)",
-    r"^data/0[45]_[a-z]+/(?P<model>[^/]+)/(?P<variant>[^/]+)/(?P<benchmark>[^/]+)/(?P<format>[a-z-]+)",
+    r"^data/0[56]_[a-z]+/(?P<model>[^/]+)/(?P<variant>[^/]+)/(?P<benchmark>[^/]+)/(?P<format>[a-z-]+)",
     r"^data/07_scores/(?P<model>[^/]+)/samples",
 )]
 

@@ -17,6 +17,8 @@ from tuningtax.models.families import fim_ids, stop_token_ids
 from tuningtax.generate.engine import greedy, left_pad, load_session
 from tuningtax.models.spec import ModelSpec
 
+pytestmark = pytest.mark.slow  # ONNX exports of a tiny model (about a minute)
+
 PAD = 151643
 
 
@@ -201,7 +203,7 @@ def test_cli_fetch_and_export(spec, tmp_path, monkeypatch, capsys):
 
     monkeypatch.setenv("OMP_NUM_THREADS", "1")  # run_export sets it when absent; keep the test process clean
     monkeypatch.setitem(cli.COMMANDS, "fetch-model", ("tuningtax.models.cli", "fetch"))
-    monkeypatch.setitem(cli.COMMANDS, "export", ("tuningtax.models.cli", "export"))
+    monkeypatch.setitem(cli.COMMANDS, "export", ("tuningtax.export.cli", "export"))
     spec_json = json.dumps(spec.to_dict())
     assert cli.main(["fetch-model", "--model", "tiny-qwen", "--spec-json", spec_json]) == 0
     assert capsys.readouterr().out.strip() == spec.source

@@ -137,6 +137,7 @@ def test_the_dry_run_schedules_the_new_entries(extended):
     assert "generate-toy-model" in (root / "dvc.yaml").read_text()
 
 
+@pytest.mark.slow  # four commands, two Great Expectations runs
 def test_the_commands_build_validate_postprocess_and_measure_with_them(extended, qwen_tokenizer_dir, tmp_path):
     root, run, *_ = extended
     tasks = tmp_path / "tasks.jsonl"

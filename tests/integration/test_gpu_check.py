@@ -10,6 +10,8 @@ import sys
 
 import pytest
 
+pytestmark = pytest.mark.slow  # the GPU check script end to end on CPU
+
 
 @pytest.mark.timeout(600)
 def test_gpu_check_dry_run_on_cpu(repo_root, tmp_path):

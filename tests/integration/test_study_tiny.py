@@ -14,6 +14,8 @@ import yaml
 
 from conftest import REPO, build_tiny_qwen
 
+pytestmark = pytest.mark.slow  # a whole tiny study (about 4 minutes on 2 cores)
+
 
 @pytest.fixture(scope="module")
 def study(tmp_path_factory, qwen_tokenizer_dir):

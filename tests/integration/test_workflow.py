@@ -37,6 +37,7 @@ def test_bad_params_stop_before_anything_runs(tmp_path):
     assert "field sandbox.timeout_s: 'ten': input should be a valid number" in run.stderr + run.stdout
 
 
+@pytest.mark.slow  # two clean runs of the gold part of a study
 @pytest.mark.parametrize("benchmarks", [["humaneval-completion", "humaneval-command"]])
 def test_small_study_builds_gold_table_deterministically(tmp_path, benchmarks):
     outputs = []

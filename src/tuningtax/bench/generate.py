@@ -298,8 +298,9 @@ def ratio_rounds(sessions: dict[str, Any], prompts: Sequence[Prompt], batches: S
                               "fp32_decode_tok_s": _r(speeds["fp32"], 2), "int8_decode_tok_s": _r(speeds["int8"], 2),
                               "ratio": _r(speeds["int8"] / speeds["fp32"], 3)})
         ratios = [r["ratio"] for r in per_round]
+        # All three at the same precision, so min <= median <= max holds as printed.
         out[f"b{batch}"] = {"rounds": per_round, "median": _r(statistics.median(ratios), 2),
-                            "min": min(ratios), "max": max(ratios)}
+                            "min": _r(min(ratios), 2), "max": _r(max(ratios), 2)}
     return out
 
 

@@ -42,7 +42,8 @@ COMMANDS: dict[str, tuple[str, str]] = {
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="python -m tuningtax", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(prog="python -m tuningtax", description=__doc__.splitlines()[0],
+                                     epilog="--debug before the command shows tracebacks behind error messages")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     for name, (module, help_text) in COMMANDS.items():
         sp = sub.add_parser(name, help=help_text, description=help_text)
@@ -51,7 +52,10 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    argv = sys.argv[1:] if argv is None else argv
+    argv = sys.argv[1:] if argv is None else list(argv)
+    # --debug (first) shows the traceback behind an error a user can act on; without it, one line.
+    debug = bool(argv) and argv[0] == "--debug"
+    argv = argv[1:] if debug else argv
     parser = build_parser()
     # Parse the command name first, then let its module add the rest of the arguments.
     known, _ = parser.parse_known_args(argv[:1] if argv and not argv[0].startswith("-") else argv)
@@ -65,5 +69,14 @@ def main(argv: list[str] | None = None) -> int:
     try:
         return int(run(args) or 0)
     except UserError as err:
+        if debug:
+            raise
         print(f"error: {err}", file=sys.stderr)
         return err.exit_code
+    except OSError as err:  # the machine, not the input: a full disk, a permission, a vanished file
+        if debug:
+            raise
+        where = f"{err.filename}: " if err.filename else ""
+        print(f"error: {where}{err.strerror or err}; free space or fix the permission and rerun "
+              "(nothing was overwritten; --debug shows the traceback)", file=sys.stderr)
+        return 1

@@ -82,6 +82,9 @@ def write_text_atomic(path: str | os.PathLike, text: str) -> None:
         with os.fdopen(fd, "w", encoding="utf-8", newline="\n") as fh:
             fh.write(text)
         os.replace(tmp, path)
+    except OSError as err:  # e.g. a full disk: the old file stays as it was, the message names the new one
+        Path(tmp).unlink(missing_ok=True)
+        raise OSError(err.errno, f"cannot write ({err.strerror})", str(path)) from err
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise

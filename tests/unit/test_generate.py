@@ -121,3 +121,19 @@ def test_rerun_with_another_config_refuses(tiny_qwen_onnx, task_file, tmp_path):
 def test_missing_export_is_a_clear_error(task_file, tmp_path, capsys):
     assert main(_args(tmp_path / "nowhere", task_file, tmp_path / "c.jsonl", 4)) == 2
     assert "export" in capsys.readouterr().err
+
+
+@pytest.mark.slow  # two fresh interpreters importing transformers
+def test_tokenizer_loads_without_the_false_mistral_regex_warning(tiny_qwen_dir):
+    """In a fresh interpreter (transformers' log handler binds stderr at import): the default load warns,
+    the project's load does not, and both give the same ids (nothing was "fixed")."""
+    code = (f"import json, sys; from transformers import AutoTokenizer; from tuningtax.generate.engine import "
+            f"load_tokenizer; tok = (load_tokenizer if sys.argv[1] == 'ours' else AutoTokenizer.from_pretrained)"
+            f"({str(tiny_qwen_dir)!r}); print(json.dumps(tok('def f(x):\\n    return x  # <|fim_prefix|>\\n')"
+            f"['input_ids']))")
+    runs = {who: subprocess.run([sys.executable, "-c", code, who], capture_output=True, text=True, timeout=300)
+            for who in ("default", "ours")}
+    assert all(r.returncode == 0 for r in runs.values()), runs
+    assert "incorrect regex pattern" in runs["default"].stderr  # control: the check bites
+    assert "incorrect regex pattern" not in runs["ours"].stderr
+    assert runs["ours"].stdout == runs["default"].stdout

@@ -238,15 +238,37 @@ def test_no_writes_or_deletes_outside_the_sandbox_dir(isolating):
         shutil.rmtree(host, ignore_errors=True)
 
 
-def test_bwrap_shows_only_the_interpreter_not_the_host_tree():
-    _need("bwrap")
-    program = f"""
-        import os
-        assert not os.path.exists({str(REPO / "pyproject.toml")!r})
-        assert not os.path.exists("/root/.bash_history") and not os.path.exists("/var")
-    """
-    assert run([program], "bwrap")[0].passed
-    assert not run([program], "none-unsafe")[0].passed  # control: the host tree is visible there
+def test_no_view_of_the_project_the_home_folder_or_the_environment(isolating, monkeypatch):
+    """Planted answer keys in the project tree and the home folder, and a secret in the harness's
+    environment: under every isolating backend the program sees none of them."""
+    (REPO / ".pytest_cache").mkdir(exist_ok=True)
+    in_project = Path(tempfile.mkdtemp(prefix="planted-", dir=REPO / ".pytest_cache")) / "answers.jsonl"
+    in_home = Path(tempfile.mkdtemp(prefix=".tuningtax-planted-", dir=Path.home())) / "answers.jsonl"
+    monkeypatch.setenv("TUNINGTAX_PLANTED_SECRET", "hunter2")
+    try:
+        for planted in (in_project, in_home):
+            planted.write_text('{"canonical_solution": "return 42"}\n')
+            planted.chmod(0o644)
+            for parent in (planted.parent, *planted.parent.parents):  # readable by the sandbox uid too
+                if parent in (REPO, Path.home()) or parent == parent.parent:
+                    break
+                parent.chmod(parent.stat().st_mode | 0o755)
+        program = f"""
+            import os
+            seen = [p for p in ({str(in_project)!r}, {str(in_home)!r}, {str(REPO / "pyproject.toml")!r},
+                                {str(REPO / "data")!r}, {str(REPO / ".dvc")!r}) if os.path.exists(p)]
+            assert not seen, seen
+            assert "TUNINGTAX_PLANTED_SECRET" not in os.environ and "hunter2" not in str(os.environ)
+            assert not os.path.exists("/var")
+        """
+        (res,) = run([program], isolating)
+        assert res.passed, res
+        # Control: without a sandbox the same program sees the planted files, so the check bites.
+        control = run([program], "none-unsafe")[0]
+        assert not control.passed and "answers.jsonl" in control.detail
+    finally:
+        shutil.rmtree(in_project.parent, ignore_errors=True)
+        shutil.rmtree(in_home.parent, ignore_errors=True)
 
 
 def test_each_sample_gets_a_fresh_dir_and_nothing_survives(any_backend):
@@ -343,7 +365,8 @@ def test_cli_execute_sorted_results_and_separate_timings(tmp_path, toy):
         rows = [json.loads(line) for line in out.read_text().splitlines()]
         assert [(r["task_id"], r["sample"], r["passed"]) for r in rows] == [
             ("T/1", 0, True), ("T/0", 0, True), ("T/0", 1, False)]  # task-file order, then sample
-        assert list(rows[0]) == ["task_id", "sample", "status", "passed", "detail"]
+        assert list(rows[0]) == ["task_id", "sample", "status", "passed", "sandbox", "detail"]
+        assert rows[0]["sandbox"] in ("bwrap", "unshare")  # the backend auto chose, recorded on every row
         assert rows[2]["status"] == "failed" and rows[2]["detail"].startswith("AssertionError")
         times = [json.loads(line) for line in timings.read_text().splitlines()]
         assert [(t["task_id"], t["sample"]) for t in times] == [("T/1", 0), ("T/0", 0), ("T/0", 1)]
@@ -368,3 +391,47 @@ def test_cli_rejects_bad_completions_without_writing(tmp_path, toy, capsys, bad,
     assert code == 2
     assert re.search(message, capsys.readouterr().err)
     assert out.read_text() == "previous\n"  # nothing overwritten on error
+
+
+def test_kill_9_during_execution_leaves_nothing_and_the_rerun_is_identical(tmp_path):
+    """SIGKILL midway: no results file appears under its final name (they are written once, renamed into
+    place), and a rerun writes exactly what an uninterrupted run writes."""
+    import signal
+    import subprocess
+    import sys
+
+    tasks = _write(tmp_path / "tasks.jsonl", [{k: (v.format(n=n) if isinstance(v, str) else v)
+                                              for k, v in TASK.items()} for n in range(12)])
+    completions = _write(tmp_path / "c.jsonl", [{"task_id": f"T/{n}", "sample": 0,
+                                                 "completion": "    import time; time.sleep(0.3)\n    return a + b\n"}
+                                                for n in range(12)])
+    command = [sys.executable, "-m", "tuningtax", "execute", "--tasks", str(tasks), "--completions", str(completions),
+               "--workers", "1", "--timeout", "5"]
+    killed = tmp_path / "killed.jsonl"
+    proc = subprocess.Popen([*command, "--out", str(killed), "--timings", str(tmp_path / "t1.jsonl")],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+    time.sleep(2.0)  # workers started, a few of the 12 sleeping programs done: midway
+    assert proc.poll() is None, "the run finished before it could be killed; slow the programs down"
+    os.killpg(proc.pid, signal.SIGKILL)
+    proc.wait()
+    assert not killed.exists()
+    rerun = subprocess.run([*command, "--out", str(killed), "--timings", str(tmp_path / "t2.jsonl")],
+                           capture_output=True, text=True)
+    clean = subprocess.run([*command, "--out", str(tmp_path / "clean.jsonl"), "--timings", str(tmp_path / "t3.jsonl")],
+                           capture_output=True, text=True)
+    assert rerun.returncode == 0 and clean.returncode == 0, rerun.stderr + clean.stderr
+    assert killed.read_bytes() == (tmp_path / "clean.jsonl").read_bytes()
+    assert all(json.loads(line)["passed"] for line in killed.read_text().splitlines())
+
+
+def test_auto_refuses_with_the_install_hint_when_no_backend_can_isolate(monkeypatch):
+    """Where bubblewrap is absent and unshare cannot set up its root, auto runs nothing (it never falls back
+    to none-unsafe) and says how to install bubblewrap."""
+    from tuningtax.sandbox import SandboxError, core
+
+    monkeypatch.setattr(core, "_auto_choice", {})
+    monkeypatch.setattr(core.shutil, "which", lambda name: None)
+    with pytest.raises(SandboxError) as err:
+        run(["pass"], "auto")
+    assert "no sandbox backend works here" in str(err.value)
+    assert "apt-get install -y --no-install-recommends bubblewrap" in str(err.value)

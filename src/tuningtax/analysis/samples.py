@@ -21,7 +21,7 @@ from tuningtax.jsonl import read_jsonl, write_jsonl
 from tuningtax.metrics import compute_metrics
 from tuningtax.models.variants import model_key
 from tuningtax.scoring.table import keys_from_path
-from tuningtax.tasks.schema import Task, task_from_record
+from tuningtax.tasks.schema import Task, read_tasks
 from tuningtax.taxonomy.rules import classify, taxonomy_status
 
 KEYS = ("model", "variant", "benchmark", "format")
@@ -31,8 +31,7 @@ def load_tasks(paths: list[Path]) -> dict[str, dict[str, Task]]:
     """benchmark -> task_id -> Task."""
     tasks: dict[str, dict[str, Task]] = {}
     for path in paths:
-        for i, record in enumerate(read_jsonl(path), 1):
-            task = task_from_record(record, f"{path}: record {i}")
+        for task in read_tasks(path).values():
             tasks.setdefault(task.benchmark, {})[task.task_id] = task
     return tasks
 

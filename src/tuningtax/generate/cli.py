@@ -8,10 +8,9 @@ import sys
 from pathlib import Path
 
 from tuningtax.errors import UserError
-from tuningtax.jsonl import read_jsonl
 from tuningtax.models.cli import DEFAULT_ONNX_ROOT, add_spec_arguments, default_threads, load_spec
 from tuningtax.models.variants import VARIANTS
-from tuningtax.tasks.schema import DEFAULT_MAX_NEW_TOKENS, task_from_record
+from tuningtax.tasks.schema import DEFAULT_MAX_NEW_TOKENS, read_tasks
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -30,11 +29,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from transformers import AutoTokenizer
 
     from tuningtax.generate.core import GenerationConfig, generate_to_file
     from tuningtax.models.families import get_family, pad_token_id, stop_token_ids
-    from tuningtax.generate.engine import load_session
+    from tuningtax.generate.engine import load_session, load_tokenizer
     from tuningtax.prompts import render
 
     if args.batch_size < 1:
@@ -45,14 +43,13 @@ def run(args: argparse.Namespace) -> int:
     if not (onnx_dir / "model.onnx").exists():
         raise UserError(f"{onnx_dir}/model.onnx not found; run `python -m tuningtax export --model {spec.name} "
                         f"--variant {args.variant}` first")
-    tasks = [task_from_record(r, f"{args.tasks}:{i + 1}") for i, r in enumerate(read_jsonl(args.tasks))]
-    if not tasks:
-        raise UserError(f"{args.tasks}: no tasks")
+    tasks = list(read_tasks(args.tasks).values())
     modes = {t.mode for t in tasks}
     if args.max_new_tokens is None and len(modes) > 1:
         raise UserError(f"{args.tasks}: mixes modes {sorted(modes)}; pass --max-new-tokens")
     max_new = args.max_new_tokens or DEFAULT_MAX_NEW_TOKENS[modes.pop()]
-    tokenizer = AutoTokenizer.from_pretrained(onnx_dir)
+    session = load_session(onnx_dir, threads=args.threads, provider=args.provider)
+    tokenizer = load_tokenizer(onnx_dir)
     prompts = [render(args.prompt_format, t, tokenizer, family, args.max_prompt_tokens, role=spec.role) for t in tasks]
     stops = stop_token_ids(family, tokenizer)
     config = GenerationConfig(
@@ -61,7 +58,6 @@ def run(args: argparse.Namespace) -> int:
         stop_token_ids=tuple(stops), pad_token_id=pad_token_id(tokenizer, stops),
         extra={"source": spec.source, "revision": spec.revision, "provider": args.provider},
     )
-    session = load_session(onnx_dir, threads=args.threads, provider=args.provider)
     figures = generate_to_file(tasks, prompts, tokenizer, session, config, args.out, progress=not args.no_progress)
     print(f"{args.out}: {len(tasks)} tasks, {figures['new_tokens']} new tokens in {figures['seconds']:.1f} s "
           f"({figures['tokens_per_s']:.1f} tok/s)", file=sys.stderr)

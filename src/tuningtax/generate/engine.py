@@ -63,11 +63,35 @@ def load_session(onnx_dir: str | Path, threads: int = 1, provider: str = "cpu") 
     wanted = PROVIDERS[provider]
     first = (wanted, PROVIDER_OPTIONS[provider]) if provider in PROVIDER_OPTIONS else wanted
     providers = [first] if provider == "cpu" else [first, PROVIDERS["cpu"]]
-    session = ort.InferenceSession(os.fspath(path), sess_options=opts, providers=providers)
+    try:
+        session = ort.InferenceSession(os.fspath(path), sess_options=opts, providers=providers)
+    except Exception as err:  # onnxruntime raises its own types (InvalidProtobuf, Fail, ...)
+        first_line = str(err).strip().splitlines()[0][:200] if str(err).strip() else type(err).__name__
+        raise UserError(f"{path}: ONNX Runtime cannot load it ({first_line}); the export is damaged: rebuild it "
+                        "with `python -m tuningtax export ... --force`") from None
     # onnxruntime-gpu silently falls back to CPU when CUDA cannot start: refuse that.
     if session.get_providers()[0] != wanted:
         raise UserError(f"{wanted} requested but the session runs on {session.get_providers()}")
     return session
+
+
+def load_tokenizer(folder: str | Path) -> Any:
+    """The tokenizer saved beside an export (or in an HF folder); a folder without one is a UserError."""
+    from transformers import AutoTokenizer
+
+    folder = Path(folder)
+    if not any((folder / name).exists() for name in ("tokenizer.json", "tokenizer_config.json", "tokenizer.model")):
+        raise UserError(f"{folder}: holds no tokenizer (tokenizer.json / tokenizer_config.json); the export or "
+                        "checkpoint folder is incomplete: rebuild it")
+    try:
+        # transformers 4.57.6 warns that any local folder saved by 4.57.3+ may hold Mistral's broken regex
+        # and asks for fix_mistral_regex=True. For these tokenizers that is a false positive
+        # (huggingface/transformers#44031) and the "fix" changes their token ids; passing False keeps them and
+        # silences the warning.
+        return AutoTokenizer.from_pretrained(folder, fix_mistral_regex=False)
+    except (OSError, ValueError) as err:
+        raise UserError(f"{folder}: its tokenizer cannot be loaded ({str(err).splitlines()[0][:200]}); "
+                        "rebuild the folder") from None
 
 
 def left_pad(rows: Sequence[Sequence[int]], pad_id: int) -> tuple[np.ndarray, np.ndarray]:

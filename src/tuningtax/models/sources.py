@@ -65,6 +65,11 @@ def convert_gguf(
     out = cache_root() / "hf" / sha256[:16]
     if (out / DONE_MARKER).exists():
         return out
+    with open(gguf, "rb") as fh:
+        magic = fh.read(4)
+    if magic != b"GGUF":
+        raise UserError(f"{gguf}: not a GGUF file (it starts with {magic!r}, a GGUF with b'GGUF'); "
+                        "check the model's source in params.yaml")
     import torch
     import transformers
     from transformers import AutoConfig, AutoModelForCausalLM, AutoTokenizer
@@ -73,7 +78,13 @@ def convert_gguf(
     tmp = Path(tempfile.mkdtemp(dir=out.parent, prefix=f".{out.name}.tmp-"))
     try:
         log(f"converting {gguf.name} to an HF folder with transformers {transformers.__version__} (about a minute)")
-        model = AutoModelForCausalLM.from_pretrained(os.fspath(gguf.parent), gguf_file=gguf.name, dtype=torch.float32)
+        try:
+            model = AutoModelForCausalLM.from_pretrained(os.fspath(gguf.parent), gguf_file=gguf.name,
+                                                         dtype=torch.float32)
+        except Exception as err:  # gguf's reader raises ValueError, struct and numpy errors on a cut file
+            raise UserError(f"{gguf}: cannot be read as a GGUF model ({type(err).__name__}: "
+                            f"{str(err).splitlines()[0][:200] if str(err) else ''}); the file may be truncated: "
+                            "fetch it again") from None
         loaded_theta = getattr(model.config, "rope_theta", None)
         model.save_pretrained(tmp)
         del model

@@ -13,7 +13,7 @@ from pathlib import Path
 from tuningtax.errors import UserError
 from tuningtax.jsonl import iter_jsonl, write_jsonl
 from tuningtax.postprocess import LEVELS, get_level
-from tuningtax.tasks.schema import Task, task_from_record
+from tuningtax.tasks.schema import Task, read_tasks
 
 REQUIRED = ("task_id", "sample", "raw_output")
 
@@ -50,10 +50,7 @@ def _outputs(out: str, levels: list[str]) -> dict[str, Path]:
 
 
 def run(args: argparse.Namespace) -> int:
-    tasks: dict[str, Task] = {}
-    for i, record in enumerate(iter_jsonl(args.tasks), 1):
-        task = task_from_record(record, f"{args.tasks}:{i}")
-        tasks[task.task_id] = task
+    tasks: dict[str, Task] = read_tasks(args.tasks)
     levels = _levels(args.levels, tasks)
     outputs = _outputs(args.out, levels)
 

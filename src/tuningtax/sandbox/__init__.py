@@ -23,11 +23,12 @@ Backends (``SandboxConfig.backend``; ``auto`` = first of bwrap, unshare that sta
 - ``bwrap`` (bubblewrap): new PID, network, IPC, UTS and cgroup namespaces; a root of its own with
   read-only binds of /usr, /etc, the interpreter and the venv only (no /work, /root, /home); tmpfs /tmp
   and /dev/shm; the worker keeps only the capabilities it needs; dies with the harness.
-- ``unshare`` (util-linux, zero install): the same namespaces; the worker makes the whole host tree
-  read-only in its mount namespace (mount_setattr, Linux >= 5.12), mounts private tmpfs over /tmp,
-  /var/tmp, /run/lock, /dev/shm and empty tmpfs over /root and /home (interpreter/venv bound back).
-  The host tree stays *readable* to the sandbox uid as file permissions allow; on kernels without
-  mount_setattr, write protection relies on file permissions alone (uid 65534 owns nothing).
+- ``unshare`` (util-linux, zero install): the same namespaces and the same view. Inside its mount namespace
+  the worker assembles a fresh root like bwrap's (tmpfs; read-only binds of /usr, /etc, the /bin and /lib
+  links, the interpreter and the venv; this namespace's /proc; a minimal /dev; private /tmp and /dev/shm),
+  pivots into it and detaches the host tree: the project, home folders, task files and DVC cache are not
+  there. It needs mount_setattr (Linux >= 5.12) for the read-only binds; where any step fails the worker
+  does not start, so ``auto`` never runs a weaker unshare sandbox.
 - ``none-unsafe`` (tests only): no namespaces; rlimits, uid drop and a best-effort tree kill (the
   worker is a child subreaper and walks /proc); descendants can outlive a worker that is itself killed,
   and the uid drop leaves the program unable to import modules it cannot read (e.g. under /root).

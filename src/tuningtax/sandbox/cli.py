@@ -1,7 +1,7 @@
 """``python -m tuningtax execute``: run completions against their tasks' unit tests in the sandbox.
 
 Results JSONL, one line per completion, sorted by (task order in the tasks file, sample):
-task_id, sample, status, passed, duration_s, detail. With ``--timings PATH`` the durations go to PATH
+task_id, sample, status, passed, sandbox (the backend that ran it), duration_s, detail. With ``--timings PATH`` the durations go to PATH
 instead, so the results file is byte-identical across runs (DVC-tracked outputs hold no timings).
 """
 
@@ -9,13 +9,15 @@ from __future__ import annotations
 
 import argparse
 import os
+import sys
 from pathlib import Path
 
 from tuningtax.errors import UserError
-from tuningtax.jsonl import expand_jsonl_inputs, iter_numbered_jsonl, read_jsonl, write_jsonl
-from tuningtax.sandbox.core import BACKENDS, SandboxConfig, SandboxError, run_programs
+from tuningtax.jsonl import expand_jsonl_inputs, iter_numbered_jsonl, write_jsonl
+from tuningtax.sandbox.core import (BACKENDS, SandboxConfig, SandboxError, backend_status, resolved_backend,
+                                    run_programs)
 from tuningtax.scoring.scorers import program_for
-from tuningtax.tasks.schema import task_from_record
+from tuningtax.tasks.schema import read_tasks
 
 
 def add_sandbox_arguments(parser: argparse.ArgumentParser) -> None:
@@ -44,13 +46,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def load_tasks(tasks_path: str) -> dict:
-    tasks = {}
-    for i, record in enumerate(read_jsonl(tasks_path), 1):
-        task = task_from_record(record, where=f"{tasks_path}: record {i}")
-        if task.task_id in tasks:
-            raise UserError(f"{tasks_path}: task_id {task.task_id!r} appears twice")
-        tasks[task.task_id] = task
-    return tasks
+    return read_tasks(tasks_path)
 
 
 def load_jobs(tasks_path: str, completions_path: str, tasks: dict | None = None) -> list[tuple[str, int, str]]:
@@ -74,6 +70,8 @@ def load_jobs(tasks_path: str, completions_path: str, tasks: dict | None = None)
             raise UserError(f"{where}: duplicate (task_id, sample) = ({task_id!r}, {sample})")
         seen.add((task_id, sample))
         jobs.append((task_id, sample, program_for(tasks[task_id], completion)))
+    if not jobs:
+        raise UserError(f"{path}: holds no completions; rerun the step that wrote it (generate / postprocess)")
     jobs.sort(key=lambda job: (order[job[0]], job[1]))
     return jobs
 
@@ -87,9 +85,12 @@ def execute_jobs(jobs: list[tuple[str, int, str]], config: SandboxConfig, out: s
         results = run_programs([program for _, _, program in jobs], config, progress=len(jobs) > 20)
     except SandboxError as err:
         raise UserError(f"sandbox unavailable: {err}") from None
+    backend = resolved_backend(config) if jobs else config.backend
+    if jobs:
+        print(f"sandbox backend {backend}: {backend_status(backend)[1]}", file=sys.stderr)
     rows, timing_rows = [], []
     for (task_id, sample, _), res in zip(jobs, results):
-        row = {"task_id": task_id, "sample": sample, "status": res.status, "passed": res.passed}
+        row = {"task_id": task_id, "sample": sample, "status": res.status, "passed": res.passed, "sandbox": backend}
         if timings:
             timing_rows.append({**(extra or {}), "task_id": task_id, "sample": sample,
                                 "duration_s": round(res.duration_s, 3)})

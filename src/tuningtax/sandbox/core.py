@@ -21,7 +21,10 @@ import dataclasses
 from dataclasses import dataclass, field
 from pathlib import Path
 
-WORKER = str(Path(__file__).with_name("worker.py").resolve())
+from tuningtax.sandbox import worker
+
+# Imported (it has no side effects) so that it is part of the execute command's code version.
+WORKER = str(Path(worker.__file__).resolve())
 BWRAP_WORKER = "/.tuningtax-sandbox/worker.py"  # fixed path in bwrap's own root: nothing can shadow it
 BACKENDS = ("bwrap", "unshare", "none-unsafe")
 AUTO_ORDER = ("bwrap", "unshare")  # never falls back to none-unsafe by itself
@@ -156,8 +159,7 @@ class _Worker:
                 raise SandboxError("unshare (util-linux) not found")
             cmd = [exe, "--pid", "--fork", "--kill-child", "--mount-proc", "--net", "--ipc", "--uts",
                    *([] if root else ["--user", "--map-root-user"]), "--", *python]
-            cfg |= {"sample_root": "/tmp", "clean_dirs": ["/tmp"] + [
-                d for d in ("/var/tmp", "/run/lock", "/dev/shm") if os.path.isdir(d) and not os.path.islink(d)]}
+            cfg |= {"sample_root": "/tmp", "clean_dirs": ["/tmp", "/dev/shm"]}
         elif backend == "none-unsafe":
             self.scratch = tempfile.mkdtemp(prefix="tuningtax-sandbox-")
             os.chmod(self.scratch, 0o711)  # the sandbox uid may enter its own sample dir, not list others

@@ -32,7 +32,9 @@ import sys
 import time
 
 PR_SET_PDEATHSIG, PR_SET_CHILD_SUBREAPER, PR_SET_NO_NEW_PRIVS = 1, 36, 38
-MS_NOSUID, MS_NODEV, MS_BIND, MS_MOVE, MS_REC = 2, 4, 4096, 8192, 16384
+MS_RDONLY, MS_NOSUID, MS_NODEV, MS_NOEXEC, MS_BIND, MS_MOVE, MS_REC, MS_PRIVATE = 1, 2, 4, 8, 4096, 8192, 16384, 1 << 18
+MNT_DETACH = 2
+SYS_PIVOT_ROOT = {"x86_64": 155, "aarch64": 41}.get(os.uname().machine)
 AT_FDCWD, AT_RECURSIVE, MOUNT_ATTR_RDONLY, SYS_MOUNT_SETATTR = -100, 0x8000, 1, 442  # 442 on x86-64 and arm64
 SETUP_FAILED = 121  # child exit code when the sandbox could not set the child up (not the program's fault)
 _libc = ctypes.CDLL(None, use_errno=True)
@@ -80,44 +82,58 @@ def _tmpfs(path: str, size_mb: int, mode: str = "1777") -> None:
     _ok(_libc.mount(b"tmpfs", path.encode(), b"tmpfs", MS_NOSUID | MS_NODEV, opts), f"mount tmpfs on {path}")
 
 
+def _bind(source: str, target: str) -> None:
+    _ok(_libc.mount(source.encode(), target.encode(), None, MS_BIND | MS_REC, None), f"bind {source}")
+
+
 def _setup_mounts(cfg: dict, info: dict) -> None:
-    """Approximate bwrap with the mount namespace ``unshare`` gave us: host tree read-only, private
-    tmpfs over the world-writable dirs, /root and /home (and any dir the sandbox uid cannot traverse on
-    the way to the interpreter) replaced by empty tmpfs with only the interpreter/venv bound back."""
+    """A fresh root for the unshare backend, assembled the way bwrap assembles its own: an empty tmpfs with
+    read-only binds of /usr, /etc, the /bin, /lib ... links or folders and the interpreter/venv, this
+    namespace's /proc, a minimal /dev and private writable /tmp and /dev/shm. pivot_root moves into it and
+    the host tree is detached, so the project, home folders, task files and the DVC cache are not there to
+    be read. Any step that fails stops the worker: the backend is then unusable, never silently weaker."""
     if _ns_inode("mnt") == cfg["host_mntns"]:  # never touch the host's mount table
         raise SystemExit("sandbox worker: refusing to mount outside a private mount namespace")
+    if SYS_PIVOT_ROOT is None:
+        raise SystemExit(f"sandbox worker: pivot_root is not known on {os.uname().machine}; use bwrap")
+    _ok(_libc.mount(None, b"/", None, MS_REC | MS_PRIVATE, None), "make mounts private")
+    new = "/tmp"  # this namespace's /tmp becomes the new root: a mount point, as pivot_root needs
+    _tmpfs(new, 16, mode="0755")
+    os.umask(0o022)
+    for name in ("usr", "etc", "bin", "sbin", "lib", "lib32", "lib64", "libx32"):
+        host = "/" + name
+        if os.path.islink(host):  # merged-/usr links
+            os.symlink(os.readlink(host), new + host)
+        elif os.path.isdir(host):
+            os.mkdir(new + host)
+            _bind(host, new + host)
+    for keep in cfg["keep_paths"]:
+        if not os.path.exists(new + keep):
+            os.makedirs(new + keep)
+            _bind(keep, new + keep)
+    for name in ("proc", "dev", "tmp"):
+        os.mkdir(f"{new}/{name}")
+    _bind("/proc", new + "/proc")  # unshare --mount-proc made it this PID namespace's
     attr = (ctypes.c_uint64 * 4)(MOUNT_ATTR_RDONLY, 0, 0, 0)  # struct mount_attr
-    ret = _libc.syscall(SYS_MOUNT_SETATTR, AT_FDCWD, b"/", AT_RECURSIVE, attr, ctypes.sizeof(attr))
-    info["readonly_root"] = ret == 0  # needs Linux >= 5.12; otherwise writes rely on file permissions
-    _tmpfs("/tmp", cfg["tmp_mb"])
-    keeps = cfg["keep_paths"]
-    hides = {h for h in ("/root", "/home") if os.path.isdir(h) and not os.path.islink(h)}
-    for keep in keeps:  # first ancestor the unprivileged uid cannot traverse would block imports
-        parts = keep.strip("/").split("/")
-        for i in range(1, len(parts)):
-            anc = "/" + "/".join(parts[:i])
-            if not os.stat(anc).st_mode & 0o001:
-                hides.add(anc)
-                break
-    hides = sorted(h for h in hides if not any(h != o and h.startswith(o + "/") for o in hides)
-                   and not any(k == h or h.startswith(k + "/") for k in keeps))
-    for n, hide in enumerate(hides):
-        under = [k for k in keeps if k.startswith(hide + "/")]
-        stages = []
-        for j, keep in enumerate(under):  # park a bind of each kept path, cover the parent, move back
-            stage = f"/tmp/.stage{n}-{j}"
-            os.mkdir(stage)
-            _ok(_libc.mount(keep.encode(), stage.encode(), None, MS_BIND | MS_REC, None), f"bind {keep}")
-            stages.append(stage)
-        _tmpfs(hide, 16, mode="0755")
-        for keep, stage in zip(under, stages):
-            os.makedirs(keep, exist_ok=True)
-            _ok(_libc.mount(stage.encode(), keep.encode(), None, MS_MOVE, None), f"move to {keep}")
-            os.rmdir(stage)
-    info["hidden_dirs"] = hides
-    for extra in ("/var/tmp", "/run/lock", "/dev/shm"):
-        if os.path.isdir(extra) and not os.path.islink(extra):
-            _tmpfs(extra, cfg["tmp_mb"])
+    _ok(_libc.syscall(SYS_MOUNT_SETATTR, AT_FDCWD, new.encode(), AT_RECURSIVE, attr, ctypes.sizeof(attr)),
+        "make the new root read-only (needs Linux >= 5.12; use bwrap on older kernels)")
+    _tmpfs(new + "/dev", 1, mode="0755")
+    for node in ("null", "zero", "full", "random", "urandom", "tty"):
+        if os.path.exists("/dev/" + node):
+            open(f"{new}/dev/{node}", "w").close()
+            _bind("/dev/" + node, f"{new}/dev/{node}")
+    for link, target in (("fd", "/proc/self/fd"), ("stdin", "/proc/self/fd/0"), ("stdout", "/proc/self/fd/1"),
+                         ("stderr", "/proc/self/fd/2")):
+        os.symlink(target, f"{new}/dev/{link}")
+    os.mkdir(new + "/dev/shm")
+    _tmpfs(new + "/dev/shm", cfg["tmp_mb"])
+    _tmpfs(new + "/tmp", cfg["tmp_mb"])
+    os.chdir(new)
+    _ok(_libc.syscall(SYS_PIVOT_ROOT, b".", b"."), "pivot_root into the new root")
+    _ok(_libc.umount2(b".", MNT_DETACH), "detach the host tree")
+    os.chdir("/")
+    info["readonly_root"] = True
+    info["fresh_root"] = sorted(os.listdir("/"))
 
 
 # ---------------------------------------------------------------- one sample

@@ -41,3 +41,20 @@ def task_from_record(record: dict, where: str = "task record") -> Task:
     if record["mode"] not in MODES:
         raise UserError(f"{where}: field mode is {record['mode']!r}; expected one of {', '.join(MODES)}")
     return Task(**{name: record[name] for name in FIELDS})
+
+
+def read_tasks(path) -> dict[str, Task]:
+    """{task_id: Task} of a task JSONL, in file order. An empty file, a malformed record or a repeated task id
+    is a UserError naming the file: an upstream step that produced nothing must stop the pipeline, not yield
+    an empty table."""
+    from tuningtax.jsonl import iter_numbered_jsonl
+
+    tasks: dict[str, Task] = {}
+    for lineno, record in iter_numbered_jsonl(path):
+        task = task_from_record(record, where=f"{path}:{lineno}")
+        if task.task_id in tasks:
+            raise UserError(f"{path}:{lineno}: task_id {task.task_id!r} appears twice; regenerate the file")
+        tasks[task.task_id] = task
+    if not tasks:
+        raise UserError(f"{path}: holds no tasks; rerun the step that wrote it (python -m tuningtax tasks / subset)")
+    return tasks

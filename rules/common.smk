@@ -5,13 +5,14 @@ import sys
 from pathlib import Path
 
 from tuningtax.codeversion import code_version
-from tuningtax.config import read_yaml, validate_params
+from tuningtax.config import validate_params
 from tuningtax.errors import UserError
 from tuningtax.models.spec import source_kind
 from tuningtax.models.variants import VARIANTS
 from tuningtax.postprocess import LEVELS, levels_for
 from tuningtax.prompts import FORMATS
 from tuningtax.tasks.registry import BENCHMARKS
+from tuningtax.yamlfile import read_yaml
 
 # Validated once; the defaults the schema fills in become part of the config the rules read. Snakemake's
 # own YAML reading keeps the last of two equal keys, so each config file is first read strictly.

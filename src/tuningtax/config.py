@@ -15,10 +15,10 @@ import sys
 from pathlib import Path
 from typing import Annotated
 
-import yaml
 from pydantic import Field, StringConstraints, ValidationError
 
 from tuningtax.errors import UserError
+from tuningtax.yamlfile import read_yaml
 from tuningtax.models.spec import NAME_PATTERN, ModelEntry
 from tuningtax.models.variants import VARIANTS, model_key
 from tuningtax.postprocess import LEVELS, levels_for
@@ -145,16 +145,16 @@ def validate_params(config: dict, source: str = "params.yaml") -> dict:
     if not isinstance(config, dict):
         raise UserError(f"{source}: expected a mapping of settings, got {type(config).__name__}")
     try:
-        params = Params.model_validate(config)
+        filled = Params.model_validate(config).model_dump(mode="json")
     except ValidationError as err:
         found = problems(err, Params)
     else:
-        found = _semantic_problems(params.model_dump(mode="json"))
+        found = _semantic_problems(filled)
     if found:
         lines = [f"{source}: {len(found)} invalid setting(s):"] + [f"  - {p}" for p in found]
         lines.append("See schemas/params.schema.json for every field, its type and its meaning.")
         raise UserError("\n".join(lines))
-    return params.model_dump(mode="json")
+    return filled
 
 
 def _semantic_problems(config: dict) -> list[str]:
@@ -196,29 +196,6 @@ def _semantic_problems(config: dict) -> list[str]:
     if config["runs"] and not config["models"]:
         found.append("field runs: generation runs are configured but models is empty; add a model")
     return found
-
-
-class _UniqueKeyLoader(yaml.SafeLoader):
-    """PyYAML keeps the last of two equal keys without a word: a model listed twice would silently vanish."""
-
-    def construct_mapping(self, node, deep=False):
-        seen = set()
-        for key_node, _ in node.value:
-            key = self.construct_object(key_node, deep=deep)
-            if key in seen:
-                raise yaml.constructor.ConstructorError(
-                    None, None, f"duplicate key {key!r}: each name may appear once in a mapping; rename or "
-                    "merge the two entries", key_node.start_mark)
-            seen.add(key)
-        return super().construct_mapping(node, deep=deep)
-
-
-def read_yaml(path: Path):
-    """The parsed file, or a UserError naming it when it is not valid YAML or repeats a key."""
-    try:
-        return yaml.load(Path(path).read_text(encoding="utf-8"), Loader=_UniqueKeyLoader) or {}
-    except yaml.YAMLError as err:
-        raise UserError(f"{path}: not valid YAML: {err}") from None
 
 
 def load_params(path: str | Path) -> dict:

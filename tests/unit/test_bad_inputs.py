@@ -176,3 +176,17 @@ def test_a_second_generate_on_the_same_output_is_refused(tmp_path):
     finally:
         os.close(fd)
     assert list(tmp_path.iterdir()) == []
+
+
+def test_a_generate_that_fails_releases_its_folder(tmp_path):
+    """The lock goes with the run, however it ends: a later generate in the same process is not refused."""
+    from tuningtax.generate.core import generate_to_file
+
+    out = tmp_path / "raw_output.jsonl"
+    with pytest.raises(AttributeError):  # no config: fails inside, after taking the lock
+        generate_to_file([], [], None, None, None, out, progress=False)
+    fd = os.open(tmp_path, os.O_RDONLY)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)  # would raise BlockingIOError if still held
+    finally:
+        os.close(fd)

@@ -19,14 +19,13 @@ from concurrent.futures import ThreadPoolExecutor
 
 from tuningtax.errors import UserError
 from tuningtax.sandbox.core import SandboxConfig, resolved_backend, run_programs
-from tuningtax.sandbox.cli import load_tasks
 from tuningtax.scoring.scorers import program_for
-from tuningtax.tasks.schema import Task
+from tuningtax.tasks.schema import Task, read_tasks
 
 
 def _load_tasks(path: str | None) -> list[Task]:
     if path:
-        return list(load_tasks(path).values())
+        return list(read_tasks(path).values())
     from tuningtax.tasks.registry import build_tasks
 
     return build_tasks("humaneval-single-line")

@@ -16,6 +16,7 @@ the finished file is byte-identical to an uninterrupted run.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import sys
@@ -96,28 +97,36 @@ def _completed_records(out: Path, config: GenerationConfig, task_ids: list[str])
     return keep
 
 
-def _lock_folder(final: Path) -> int:
-    """An exclusive lock on the output's folder: a second generate writing the same file would interleave
-    batches. Nothing is written for it, so no lock file is left behind."""
+@contextlib.contextmanager
+def _folder_lock(final: Path):
+    """An exclusive lock on the output's folder while generation runs: a second generate writing the same file
+    would interleave batches. Nothing is written for it, so no lock file is left behind."""
     import fcntl
 
+    final.parent.mkdir(parents=True, exist_ok=True)
     fd = os.open(final.parent, os.O_RDONLY)
     try:
-        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except BlockingIOError:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise UserError(f"{final}: another generate is writing it right now; wait for that run or stop it") \
+                from None
+        yield
+    finally:
         os.close(fd)
-        raise UserError(f"{final}: another generate is writing it right now; wait for that run or stop it") from None
-    return fd
 
 
 def generate_to_file(tasks: list[Task], prompts: list[Any], tokenizer: Any, session: Any,
                      config: GenerationConfig, out: Path, progress: bool = True) -> dict[str, float]:
     """Generate for every task, appending one batch at a time to `out`; returns throughput figures."""
+    with _folder_lock(Path(out)):
+        return _generate_locked(tasks, prompts, tokenizer, session, config, Path(out), progress)
+
+
+def _generate_locked(tasks: list[Task], prompts: list[Any], tokenizer: Any, session: Any,
+                     config: GenerationConfig, final: Path, progress: bool) -> dict[str, float]:
     from tuningtax.generate.engine import greedy, left_pad
 
-    final = Path(out)
-    final.parent.mkdir(parents=True, exist_ok=True)
-    lock = _lock_folder(final)  # held until this function returns (closed with the process otherwise)
     out = final.with_name(final.name + ".partial")
     _undo_torn_move(final, out)
     if final.exists():  # a finished file resumes as a complete partial: nothing left to generate
@@ -165,6 +174,5 @@ def generate_to_file(tasks: list[Task], prompts: list[Any], tokenizer: Any, sess
     if bar is not None:
         bar.close()
     _move_with_sidecar(out, final)
-    os.close(lock)
     elapsed = time.perf_counter() - start
     return {"new_tokens": new_tokens, "seconds": elapsed, "tokens_per_s": new_tokens / max(elapsed, 1e-9)}

@@ -28,16 +28,13 @@ def load_spec(name: str, params: Path = Path("params.yaml"), spec_json: str | No
         if spec.name != name:
             raise UserError(f"--spec-json describes model {spec.name!r} but --model is {name!r}")
         return spec
-    # Read here rather than through tuningtax.config: that module imports every registry, which would put
-    # every post-processing level into the code version of export and generation.
-    import yaml
+    # tuningtax.yamlfile, not tuningtax.config: config imports every registry, which would put every
+    # post-processing level into the code version of export and generation.
+    from tuningtax.yamlfile import read_yaml
 
     if not params.is_file():
         raise UserError(f"{params} not found; pass --params PATH or --spec-json JSON")
-    try:
-        config = yaml.safe_load(params.read_text(encoding="utf-8")) or {}
-    except yaml.YAMLError as err:
-        raise UserError(f"{params}: not valid YAML: {err}") from None
+    config = read_yaml(params)
     models = config.get("models") if isinstance(config, dict) else None
     if not isinstance(models, dict):
         raise UserError(f"{params}: needs a top-level 'models:' mapping of model name -> spec")

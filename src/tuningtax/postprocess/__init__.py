@@ -63,5 +63,5 @@ def levels_for(benchmark: Benchmark | str, configured: Iterable[str] | None = No
     opt-in ones only where its registry entry names them."""
     bench = get_benchmark(benchmark) if isinstance(benchmark, str) else benchmark
     names = list(LEVELS) if configured is None else list(configured)
-    return [n for n in names
-            if bench.mode in get_level(n).modes and (not LEVELS[n].opt_in or n in bench.opt_in_levels)]
+    return [n for n, level in ((n, get_level(n)) for n in names)
+            if bench.mode in level.modes and (not level.opt_in or n in bench.opt_in_levels)]

@@ -14,7 +14,7 @@ from pathlib import Path
 
 from tuningtax.errors import UserError
 from tuningtax.jsonl import expand_jsonl_inputs, iter_numbered_jsonl, write_jsonl
-from tuningtax.sandbox.core import (BACKENDS, SandboxConfig, SandboxError, backend_status, resolved_backend,
+from tuningtax.sandbox.core import (BACKENDS, SandboxConfig, SandboxError, isolation_summary, resolved_backend,
                                     run_programs)
 from tuningtax.scoring.scorers import program_for
 from tuningtax.tasks.schema import read_tasks
@@ -45,14 +45,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     add_sandbox_arguments(parser)
 
 
-def load_tasks(tasks_path: str) -> dict:
-    return read_tasks(tasks_path)
-
-
 def load_jobs(tasks_path: str, completions_path: str, tasks: dict | None = None) -> list[tuple[str, int, str]]:
     """(task_id, sample, program) sorted by task order then sample; UserError on any inconsistency.
-    ``tasks``: ``load_tasks(tasks_path)`` when the caller has it already."""
-    tasks = load_tasks(tasks_path) if tasks is None else tasks
+    ``tasks``: ``read_tasks(tasks_path)`` when the caller has it already."""
+    tasks = read_tasks(tasks_path) if tasks is None else tasks
     order = {task_id: n for n, task_id in enumerate(tasks)}
     jobs, seen = [], set()
     path = Path(completions_path)
@@ -85,9 +81,8 @@ def execute_jobs(jobs: list[tuple[str, int, str]], config: SandboxConfig, out: s
         results = run_programs([program for _, _, program in jobs], config, progress=len(jobs) > 20)
     except SandboxError as err:
         raise UserError(f"sandbox unavailable: {err}") from None
-    backend = resolved_backend(config) if jobs else config.backend
-    if jobs:
-        print(f"sandbox backend {backend}: {backend_status(backend)[1]}", file=sys.stderr)
+    backend = resolved_backend(config)  # callers never pass an empty job list (load_jobs refuses one)
+    print(f"sandbox backend {backend}: {isolation_summary(backend)}", file=sys.stderr)
     rows, timing_rows = [], []
     for (task_id, sample, _), res in zip(jobs, results):
         row = {"task_id": task_id, "sample": sample, "status": res.status, "passed": res.passed, "sandbox": backend}
@@ -110,7 +105,7 @@ def run(args: argparse.Namespace) -> int:
         execute_jobs(load_jobs(args.tasks, args.completions), config, args.out, args.timings)
         return 0
     # A folder (one file per post-processing level): every file is checked before anything runs.
-    tasks = load_tasks(args.tasks)
+    tasks = read_tasks(args.tasks)
     planned = [(f, load_jobs(args.tasks, str(f), tasks)) for f in expand_jsonl_inputs([completions], "completions")]
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)

@@ -130,6 +130,9 @@ def _bwrap_args(config: SandboxConfig, root: bool) -> list[str]:
     return args
 
 
+_isolation_seen: dict[str, dict] = {}  # backend -> what its last started worker reported
+
+
 class _Worker:
     def __init__(self, backend: str, config: SandboxConfig):
         root = os.geteuid() == 0
@@ -176,6 +179,7 @@ class _Worker:
             self.close()
             raise SandboxError(f"{backend} sandbox failed to start ({err}): {self._stderr_tail()}") from None
         self.isolation = ready.get("isolation", {})
+        _isolation_seen[backend] = self.isolation
 
     def _stderr_tail(self) -> str:
         self.stderr.seek(0)
@@ -266,6 +270,11 @@ def _start(config: SandboxConfig) -> _Worker:
         _auto_choice["auto"] = backend
         return worker
     raise SandboxError("no sandbox backend works here: " + "; ".join(reasons))
+
+
+def isolation_summary(backend: str) -> str:
+    """What a worker of `backend` started by this process reported about its isolation (JSON)."""
+    return json.dumps(_isolation_seen.get(backend, {}), sort_keys=True)
 
 
 @functools.lru_cache(maxsize=None)

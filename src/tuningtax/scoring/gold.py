@@ -16,8 +16,9 @@ from pathlib import Path
 
 from tuningtax.errors import UserError
 from tuningtax.jsonl import read_jsonl, write_text_atomic
-from tuningtax.sandbox.cli import add_sandbox_arguments, execute_jobs, load_tasks, sandbox_config_from_args
+from tuningtax.sandbox.cli import add_sandbox_arguments, execute_jobs, sandbox_config_from_args
 from tuningtax.scoring.scorers import program_for
+from tuningtax.tasks.schema import read_tasks
 
 
 class GoldGateFailed(UserError):
@@ -32,7 +33,7 @@ def add_arguments_gold(parser: argparse.ArgumentParser) -> None:
 
 def run_gold(args: argparse.Namespace) -> int:
     config = sandbox_config_from_args(args)
-    jobs = [(t.task_id, 0, program_for(t, t.canonical_solution)) for t in load_tasks(args.tasks).values()]
+    jobs = [(t.task_id, 0, program_for(t, t.canonical_solution)) for t in read_tasks(args.tasks).values()]
     results, _ = execute_jobs(jobs, config, args.out, args.timings)
     passed = sum(r["passed"] for r in results)
     print(f"{args.tasks}: {passed}/{len(results)} canonical solutions passed", file=sys.stderr)

@@ -1,8 +1,9 @@
 """Scorer registry: how a task and a completion become the program the sandbox runs. A benchmark's registry
 entry names its scorer; adding one = a function `(task, completion) -> program` plus one entry below.
 
-The sandbox appends its own marker line after the program and counts a pass only when the marker printed,
-so a program passes only when every statement of it (the tests included) ran.
+The sandbox counts a pass only when the program returned, exit code 0, and the child then wrote its random
+per-sample marker to a status pipe (docs/sandbox.md): a program passes only when every statement of it,
+the tests included, ran.
 """
 
 from __future__ import annotations

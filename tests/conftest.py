@@ -12,7 +12,8 @@ import pytest
 REPO = Path(__file__).resolve().parents[1]
 SHARED = Path(os.environ.get("TUNINGTAX_SHARED", REPO.parent / "shared"))
 QWEN_TOKENIZER = SHARED / "fixtures" / "qwen2.5-coder-0.5b-instruct-tokenizer"
-INFILLING_MIRROR = SHARED / "benchmarks" / "humaneval-infilling"
+BENCHMARK_MIRROR = SHARED / "benchmarks"
+INFILLING_MIRROR = BENCHMARK_MIRROR / "humaneval-infilling"
 
 
 @pytest.fixture(scope="session")

@@ -12,6 +12,7 @@ import importlib
 BENCHMARKS = {
     "sandbox": "tuningtax.bench.sandbox",
     "generate": "tuningtax.bench.generate",
+    "agreement": "tuningtax.bench.agreement",
 }
 
 

@@ -12,7 +12,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
 from tuningtax.errors import UserError
-from tuningtax.postprocess import code_extract, first_line, raw, stop_cut, syntax_truncate
+from tuningtax.postprocess import code_extract, first_line, raw, safim_truncate, stop_cut, syntax_truncate
 from tuningtax.tasks.registry import Benchmark, get_benchmark
 from tuningtax.tasks.schema import Task
 
@@ -43,6 +43,7 @@ LEVELS: dict[str, Level] = {lv.name: lv for lv in map(_level, (
     first_line,
     code_extract,
     syntax_truncate,
+    safim_truncate,
 ))}
 
 

@@ -21,7 +21,7 @@ from typing import Any
 from tuningtax.errors import UserError
 from tuningtax.models.families import PREFIX, SUFFIX, Family, bos_ids, encode_text, token_id
 from tuningtax.prompts._build import Segment, chat_ids, fit_text, split_budget, use_chat
-from tuningtax.tasks.schema import Task
+from tuningtax.tasks.schema import Task, shown_prefix
 
 FIM_CHAT_INSTRUCTION = (
     "Complete the code at the hole between the prefix and the suffix below. Reply with only the missing "
@@ -58,7 +58,7 @@ def fim_chat(task: Task, tokenizer: Any, family: Family, max_prompt_tokens: int,
                 out.append(tid)
         return out
 
-    return fit_text(tokenizer, task.prompt, task.suffix, lambda p, s: chat_ids(tokenizer, segments(p, s)),
+    return fit_text(tokenizer, shown_prefix(task), task.suffix, lambda p, s: chat_ids(tokenizer, segments(p, s)),
                     max_prompt_tokens)
 
 
@@ -73,7 +73,7 @@ def holefiller(task: Task, tokenizer: Any, family: Family, max_prompt_tokens: in
             return chat_ids(tokenizer, [text])
         return bos_ids(family, tokenizer) + encode_text(tokenizer, text + PLAIN_ANSWER_CUE)
 
-    return fit_text(tokenizer, task.prompt, task.suffix, build, max_prompt_tokens)
+    return fit_text(tokenizer, shown_prefix(task), task.suffix, build, max_prompt_tokens)
 
 
 def plain_command_text(task: Task) -> str:

@@ -11,7 +11,7 @@ from typing import Any
 from tuningtax.errors import UserError
 from tuningtax.models.families import Family, bos_ids, encode_text
 from tuningtax.prompts._build import split_budget
-from tuningtax.tasks.schema import Task
+from tuningtax.tasks.schema import Task, shown_prefix
 
 
 def completion_raw(task: Task, tokenizer: Any, family: Family, max_prompt_tokens: int,
@@ -19,6 +19,6 @@ def completion_raw(task: Task, tokenizer: Any, family: Family, max_prompt_tokens
     if not task.prompt:
         raise UserError(f"task {task.task_id} has an empty prompt; completion-raw needs code to continue")
     bos = bos_ids(family, tokenizer)
-    text = encode_text(tokenizer, task.prompt)
+    text = encode_text(tokenizer, shown_prefix(task))
     keep, _ = split_budget(len(text), 0, max_prompt_tokens - len(bos))
     return bos + text[len(text) - keep:], len(text) - keep, 0

@@ -12,7 +12,7 @@ from typing import Any
 from tuningtax.errors import UserError
 from tuningtax.models.families import PREFIX, SUFFIX, Family, bos_ids, encode_text, token_id
 from tuningtax.prompts._build import split_budget
-from tuningtax.tasks.schema import Task
+from tuningtax.tasks.schema import Task, shown_prefix
 
 
 def fim_layout_ids(family: Family, tokenizer: Any, prefix_ids: list[int], suffix_ids: list[int],
@@ -35,7 +35,7 @@ def fim_layout_ids(family: Family, tokenizer: Any, prefix_ids: list[int], suffix
 def build(mode: str):
     def _build(task: Task, tokenizer: Any, family: Family, max_prompt_tokens: int,
                role: str | None) -> tuple[list[int], int, int]:
-        prefix = encode_text(tokenizer, task.prompt)
+        prefix = encode_text(tokenizer, shown_prefix(task))
         suffix = encode_text(tokenizer, task.suffix, leading_space=not family.suffix_without_leading_space)
         fixed = len(fim_layout_ids(family, tokenizer, [], [], mode))
         keep_p, keep_s = split_budget(len(prefix), len(suffix), max_prompt_tokens - fixed)

@@ -1,13 +1,16 @@
 """``python -m tuningtax execute``: run completions against their tasks' unit tests in the sandbox.
 
 Results JSONL, one line per completion, sorted by (task order in the tasks file, sample):
-task_id, sample, status, passed, sandbox (the backend that ran it), duration_s, detail. With ``--timings PATH`` the durations go to PATH
-instead, so the results file is byte-identical across runs (DVC-tracked outputs hold no timings).
+task_id, sample, status, passed, sandbox (the backend that ran it), duration_s, detail, and for scorers with
+suites (EvalPlus: base, plus) `suites`, each suite's status; then the row passes when every suite passed and
+its status and detail are those of the first suite that did not. With ``--timings PATH`` the durations go
+to PATH instead, so the results file is byte-identical across runs (DVC-tracked outputs hold no timings).
 """
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import os
 import sys
 from pathlib import Path
@@ -16,7 +19,7 @@ from tuningtax.errors import UserError
 from tuningtax.jsonl import expand_jsonl_inputs, iter_numbered_jsonl, write_jsonl
 from tuningtax.sandbox.core import (BACKENDS, SandboxConfig, SandboxError, isolation_summary, resolved_backend,
                                     run_programs)
-from tuningtax.scoring.scorers import program_for
+from tuningtax.scoring.scorers import limits_for, programs_for
 from tuningtax.tasks.schema import read_tasks
 
 
@@ -45,8 +48,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     add_sandbox_arguments(parser)
 
 
-def load_jobs(tasks_path: str, completions_path: str, tasks: dict | None = None) -> list[tuple[str, int, str]]:
-    """(task_id, sample, program) sorted by task order then sample; UserError on any inconsistency.
+Job = tuple[str, int, dict[str, str]]  # task_id, sample, {suite: program}
+
+
+def load_jobs(tasks_path: str, completions_path: str, tasks: dict | None = None) -> list[Job]:
+    """(task_id, sample, {suite: program}) sorted by task order then sample; UserError on any inconsistency.
     ``tasks``: ``read_tasks(tasks_path)`` when the caller has it already."""
     tasks = read_tasks(tasks_path) if tasks is None else tasks
     order = {task_id: n for n, task_id in enumerate(tasks)}
@@ -65,47 +71,61 @@ def load_jobs(tasks_path: str, completions_path: str, tasks: dict | None = None)
         if (task_id, sample) in seen:
             raise UserError(f"{where}: duplicate (task_id, sample) = ({task_id!r}, {sample})")
         seen.add((task_id, sample))
-        jobs.append((task_id, sample, program_for(tasks[task_id], completion)))
+        jobs.append((task_id, sample, programs_for(tasks[task_id], completion)))
     if not jobs:
         raise UserError(f"{path}: holds no completions; rerun the step that wrote it (generate / postprocess)")
     jobs.sort(key=lambda job: (order[job[0]], job[1]))
     return jobs
 
 
-def execute_jobs(jobs: list[tuple[str, int, str]], config: SandboxConfig, out: str | Path,
+def execute_jobs(jobs: list[Job], config: SandboxConfig, out: str | Path,
                  timings: str | Path | None, extra: dict | None = None) -> tuple[list[dict], list[dict]]:
     """Run the programs and write the results; (result rows, timing rows). With `timings` the durations are
     kept out of the results (and written there unless `extra` is given: then the caller collects them, each
     timing row carrying `extra`'s fields)."""
+    flat = [program for _, _, programs in jobs for program in programs.values()]
     try:
-        results = run_programs([program for _, _, program in jobs], config, progress=len(jobs) > 20)
+        results = iter(run_programs(flat, config, progress=len(flat) > 20))
     except SandboxError as err:
         raise UserError(f"sandbox unavailable: {err}") from None
     backend = resolved_backend(config)  # callers never pass an empty job list (load_jobs refuses one)
     print(f"sandbox backend {backend}: {isolation_summary(backend)}", file=sys.stderr)
     rows, timing_rows = [], []
-    for (task_id, sample, _), res in zip(jobs, results):
-        row = {"task_id": task_id, "sample": sample, "status": res.status, "passed": res.passed, "sandbox": backend}
+    for task_id, sample, programs in jobs:
+        by_suite = {suite: next(results) for suite in programs}
+        first_failing = next((s for s, r in by_suite.items() if not r.passed), None)
+        res = by_suite[first_failing if first_failing is not None else next(iter(by_suite))]
+        passed = first_failing is None
+        row = {"task_id": task_id, "sample": sample, "status": res.status, "passed": passed, "sandbox": backend}
+        duration = round(sum(r.duration_s for r in by_suite.values()), 3)
         if timings:
-            timing_rows.append({**(extra or {}), "task_id": task_id, "sample": sample,
-                                "duration_s": round(res.duration_s, 3)})
+            timing_rows.append({**(extra or {}), "task_id": task_id, "sample": sample, "duration_s": duration})
         else:
-            row["duration_s"] = round(res.duration_s, 3)
-        rows.append(row | {"detail": res.detail})
+            row["duration_s"] = duration
+        detail = f"{first_failing}: {res.detail}" if first_failing else res.detail
+        if len(by_suite) > 1:
+            row["suites"] = {suite: r.status for suite, r in by_suite.items()}
+        rows.append(row | {"detail": detail})
     write_jsonl(out, rows)
     if timings and extra is None:
         write_jsonl(timings, timing_rows)
     return rows, timing_rows
 
 
+def config_for_tasks(config: SandboxConfig, tasks) -> SandboxConfig:
+    """The configured limits, with the wall timeout and memory raised where the tasks' scorer needs more."""
+    timeout_s, memory_mb = limits_for(tasks, config.timeout_s, config.memory_mb)
+    return dataclasses.replace(config, timeout_s=timeout_s, memory_mb=memory_mb)
+
+
 def run(args: argparse.Namespace) -> int:
-    config = sandbox_config_from_args(args)
+    tasks = read_tasks(args.tasks)
+    config = config_for_tasks(sandbox_config_from_args(args), tasks.values())
     completions = Path(args.completions)
     if not completions.is_dir():
-        execute_jobs(load_jobs(args.tasks, args.completions), config, args.out, args.timings)
+        execute_jobs(load_jobs(args.tasks, args.completions, tasks), config, args.out, args.timings)
         return 0
     # A folder (one file per post-processing level): every file is checked before anything runs.
-    tasks = read_tasks(args.tasks)
     planned = [(f, load_jobs(args.tasks, str(f), tasks)) for f in expand_jsonl_inputs([completions], "completions")]
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)

@@ -16,8 +16,8 @@ from pathlib import Path
 
 from tuningtax.errors import UserError
 from tuningtax.jsonl import read_jsonl, write_text_atomic
-from tuningtax.sandbox.cli import add_sandbox_arguments, execute_jobs, sandbox_config_from_args
-from tuningtax.scoring.scorers import program_for
+from tuningtax.sandbox.cli import add_sandbox_arguments, config_for_tasks, execute_jobs, sandbox_config_from_args
+from tuningtax.scoring.scorers import programs_for
 from tuningtax.tasks.schema import read_tasks
 
 
@@ -32,8 +32,9 @@ def add_arguments_gold(parser: argparse.ArgumentParser) -> None:
 
 
 def run_gold(args: argparse.Namespace) -> int:
-    config = sandbox_config_from_args(args)
-    jobs = [(t.task_id, 0, program_for(t, t.canonical_solution)) for t in read_tasks(args.tasks).values()]
+    tasks = read_tasks(args.tasks)
+    config = config_for_tasks(sandbox_config_from_args(args), tasks.values())
+    jobs = [(t.task_id, 0, programs_for(t, t.canonical_solution)) for t in tasks.values()]
     results, _ = execute_jobs(jobs, config, args.out, args.timings)
     passed = sum(r["passed"] for r in results)
     print(f"{args.tasks}: {passed}/{len(results)} canonical solutions passed", file=sys.stderr)

@@ -1,4 +1,8 @@
-"""`python -m tuningtax score-table`: pass@1 per (model, variant, benchmark, format, level) with n.
+"""`python -m tuningtax score-table`: pass@1 per (model, variant, benchmark, format, level, suite) with n.
+
+`suite` is `all` (a completion passes when every test ran and passed: the headline number) and, for
+benchmarks whose scorer has suites (EvalPlus: `base`, `plus`), one more row per suite. EvalPlus's
+"HumanEval+" figure is the `all` row (base and plus inputs), its "HumanEval" figure the `base` row.
 
 Execution files are named by the pipeline's layout
 `.../{model}/{variant}/{benchmark}/{format}/{level}.jsonl`; the keys are read from that path. A folder
@@ -16,6 +20,7 @@ from tuningtax.jsonl import expand_jsonl_inputs, read_jsonl, write_text_atomic
 from tuningtax.scoring.passk import pass_at_k_table
 
 KEYS = ("model", "variant", "benchmark", "format", "level")
+ALL_SUITES = "all"
 
 
 def keys_from_path(path: Path, keys: tuple[str, ...] = KEYS) -> dict[str, str]:
@@ -33,11 +38,18 @@ def score_rows(paths: list[Path]) -> list[dict]:
         results = read_jsonl(path)
         if not results:
             raise UserError(f"{path}: no execution results")
-        _, aggregate = pass_at_k_table(results, [1])
-        rows.append({**keys_from_path(path), "n": len({r["task_id"] for r in results}),
-                     "n_passed": sum(bool(r["passed"]) for r in results if r["sample"] == 0),
-                     "pass@1": aggregate["pass@1"]})
-    return sorted(rows, key=lambda r: tuple(r[k] for k in KEYS))
+        keys = keys_from_path(path)
+        rows.append(_score(keys, ALL_SUITES, results))
+        suites = dict.fromkeys(s for r in results for s in r.get("suites", {}))
+        for suite in suites:
+            rows.append(_score(keys, suite, [r | {"passed": r["suites"][suite] == "passed"} for r in results]))
+    return sorted(rows, key=lambda r: (*(r[k] for k in KEYS), r["suite"] != ALL_SUITES, r["suite"]))
+
+
+def _score(keys: dict, suite: str, results: list[dict]) -> dict:
+    _, aggregate = pass_at_k_table(results, [1])
+    return {**keys, "suite": suite, "n": len({r["task_id"] for r in results}),
+            "n_passed": sum(bool(r["passed"]) for r in results if r["sample"] == 0), "pass@1": aggregate["pass@1"]}
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -48,7 +60,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     rows = score_rows(args.executions)
     buf = io.StringIO()
-    writer = csv.DictWriter(buf, fieldnames=[*KEYS, "n", "n_passed", "pass@1"], lineterminator="\n")
+    writer = csv.DictWriter(buf, fieldnames=[*KEYS, "suite", "n", "n_passed", "pass@1"], lineterminator="\n")
     writer.writeheader()
     for row in rows:
         writer.writerow(row | {"pass@1": f"{row['pass@1']:.4f}"})

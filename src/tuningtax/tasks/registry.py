@@ -14,7 +14,7 @@ from dataclasses import dataclass
 
 from tuningtax.errors import UserError
 from tuningtax.scoring.scorers import SCORERS
-from tuningtax.tasks import humaneval, random_span
+from tuningtax.tasks import evalplus, humaneval, random_span, safim
 from tuningtax.tasks.schema import MODES, Task
 
 
@@ -42,6 +42,20 @@ BENCHMARKS: dict[str, Benchmark] = {b.name: b for b in (
     Benchmark("humaneval-single-line", humaneval.single_line_tasks, 1033, mode="flow", opt_in_levels=("first-line",)),
     Benchmark("humaneval-multi-line", humaneval.multi_line_tasks, 5815, mode="flow"),
     Benchmark("humaneval-random-span", random_span.random_span_tasks, 1640, mode="flow", needs_mirror=True),
+    # EvalPlus: HumanEval's problems with base and plus inputs, judged against the canonical solution.
+    Benchmark("humanevalplus-command", evalplus.command_tasks, evalplus.kept(164, "HumanEval/"), mode="command",
+              scorer="evalplus", needs_mirror=True),
+    Benchmark("humanevalplus-completion", evalplus.completion_tasks, evalplus.kept(164, "HumanEval/"),
+              mode="completion", scorer="evalplus", needs_mirror=True),
+    Benchmark("mbppplus-command", evalplus.mbpp_command_tasks, evalplus.kept(378, "Mbpp/"), mode="command",
+              scorer="evalplus", needs_mirror=True),
+    # SAFIM, Python split; safim-truncate is SAFIM's own post-processing for its three hole kinds.
+    Benchmark("safim-block", safim.block_tasks, 805, mode="flow", scorer="stdio",
+              opt_in_levels=("safim-truncate",), needs_mirror=True),
+    Benchmark("safim-control", safim.control_tasks, 750, mode="flow", scorer="stdio",
+              opt_in_levels=("safim-truncate",), needs_mirror=True),
+    Benchmark("safim-api", safim.api_tasks, 181, mode="flow", scorer="safim-api",
+              opt_in_levels=("safim-truncate",), needs_mirror=True),
 )}
 
 

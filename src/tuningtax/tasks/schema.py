@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, fields
+from dataclasses import MISSING, asdict, dataclass, fields
 
 from tuningtax.errors import UserError
 
@@ -23,15 +23,25 @@ class Task:
     entry_point: str
     instruction: str  # natural-language request (command); "" otherwise
     source_id: str  # the problem the task was cut from, e.g. HumanEval/0
+    # Natural language a benchmark shows before the code (SAFIM's problem statement): part of the prefix
+    # the model sees (flow, completion), never of the program that runs.
+    header: str = ""
 
     def to_record(self) -> dict:
         return asdict(self)
 
 
+def shown_prefix(task: Task) -> str:
+    """The prefix a model is shown for a flow or completion task: the benchmark's header, then the code."""
+    return task.header + task.prompt
+
+
 FIELDS = tuple(f.name for f in fields(Task))
+OPTIONAL = {f.name: f.default for f in fields(Task) if f.default is not MISSING}  # absent = the default
 
 
 def task_from_record(record: dict, where: str = "task record") -> Task:
+    record = OPTIONAL | record
     missing = [name for name in FIELDS if name not in record]
     if missing:
         raise UserError(f"{where}: missing field(s) {', '.join(missing)}; regenerate with `python -m tuningtax tasks`")

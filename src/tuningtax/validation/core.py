@@ -56,8 +56,21 @@ def _categories() -> list[str]:
     return list(CATEGORIES)
 
 
+def _task_scorer(params: dict):
+    from tuningtax.scoring.scorers import SCORERS
+    from tuningtax.tasks.registry import get_benchmark
+
+    if "benchmark" not in params:
+        raise UserError("this suite reads the benchmark's scorer: pass --param benchmark=NAME")
+    return SCORERS[get_benchmark(str(params["benchmark"])).scorer]
+
+
 REGISTRY_VALUES = {"levels": _levels, "modes": _modes, "execution_statuses": _statuses,
-                   "failure_categories": _categories}
+                   "failure_categories": _categories,
+                   # what the benchmark's scorer needs in a task's `test` and `entry_point`
+                   "task_test_pattern": lambda params: _task_scorer(params).test_pattern,
+                   "task_entry_point_pattern": lambda params: _task_scorer(params).entry_point_pattern}
+PARAMETRIC = {"task_test_pattern", "task_entry_point_pattern"}
 
 
 def _substitute(value, params: dict[str, object], suite_name: str):
@@ -66,7 +79,7 @@ def _substitute(value, params: dict[str, object], suite_name: str):
         if key not in REGISTRY_VALUES:
             raise UserError(f"suite {suite_name}: {value!r} names no registry; known: "
                             + ", ".join(f"registry:{k}" for k in REGISTRY_VALUES))
-        return REGISTRY_VALUES[key]()
+        return REGISTRY_VALUES[key](params) if key in PARAMETRIC else REGISTRY_VALUES[key]()
     if isinstance(value, str) and value.startswith("$"):
         key = value[1:]
         if key not in params:

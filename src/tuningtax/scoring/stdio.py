@@ -1,0 +1,84 @@
+"""Scorer `stdio`: a program read from stdin and judged on its stdout, as SAFIM judges its block and
+control-flow tasks through ExecEval (github.com/ntunlp/ExecEval, execution_engine.py):
+
+- the candidate is the task's prefix + completion + suffix with every carriage return removed;
+- it must compile (a syntax error fails the task), then runs once per unit test as its own interpreter
+  process (`-W ignore -OO -s -S`, as ExecEval runs PyPy: asserts are off), stdin = the test's input;
+- a test passes when the process exits 0 and its output matches one of the expected outputs by ExecEval's
+  `validate_outputs`: equal line by line after stripping, or else equal token by token, where two tokens
+  that both read as numbers may differ by 1e-12 and yes/no/true/false ignore case;
+- tests run in order and the first failure ends the program (ExecEval's stop_on_first_fail); a pass needs
+  every test.
+
+Differences from ExecEval, stated in docs/benchmarks.md: CPython instead of PyPy 3.9 (slower, so the
+per-test limit is wider), numbers compared as floats (53-bit) rather than 129-bit MPFR.
+
+The whole runner below is one program the sandbox runs; its only inputs are the literals spliced in.
+"""
+
+from __future__ import annotations
+
+import json
+
+from tuningtax.tasks.schema import Task
+
+# ExecEval gives PyPy 2 s x factor 2; CPython is several times slower on loops.
+PER_TEST_TIMEOUT_S = 8.0
+
+RUNNER = r'''
+import subprocess as _sp, sys as _sys
+
+_SOURCE = {source!r}
+_TESTS = {tests}
+_TIMEOUT = {timeout!r}
+_BOOL = {{"yes", "no", "true", "false"}}
+
+
+def _as_number(token):
+    try:
+        return float(token)
+    except ValueError:
+        return None
+
+
+def _validate(expected, actual):
+    lines1, lines2 = expected.strip().split("\n"), actual.strip().split("\n")
+    if len(lines1) == len(lines2) and all(a.strip() == b.strip() for a, b in zip(lines1, lines2)):
+        return True
+    tokens1, tokens2 = expected.strip().split(), actual.strip().split()
+    if len(tokens1) != len(tokens2):
+        return False
+    for tok1, tok2 in zip(tokens1, tokens2):
+        num1, num2 = _as_number(tok1), _as_number(tok2)
+        if num1 is not None and num2 is not None:
+            if abs(num1 - num2) > 1e-12:
+                return False
+            continue
+        tok1 = tok1.lower() if tok1.lower() in _BOOL else tok1
+        tok2 = tok2.lower() if tok2.lower() in _BOOL else tok2
+        if tok1 != tok2:
+            return False
+    return True
+
+
+with open("solution.py", "w", encoding="utf-8") as _fh:
+    _fh.write(_SOURCE)
+compile(_SOURCE, "solution.py", "exec")
+for _n, _test in enumerate(_TESTS):
+    try:
+        _run = _sp.run([_sys.executable, "-W", "ignore", "-OO", "-s", "-S", "solution.py"],
+                       input=_test["input"].encode("ascii", "ignore"), capture_output=True, timeout=_TIMEOUT)
+    except _sp.TimeoutExpired:
+        raise TimeoutError(f"unit test {{_n}}: over {{_TIMEOUT}} s") from None
+    if _run.returncode != 0:
+        _tail = _run.stderr.decode(errors="ignore").strip().splitlines()[-1:] or ["no message"]
+        raise RuntimeError(f"unit test {{_n}}: exit code {{_run.returncode}}: {{_tail[0]}}")
+    _actual = _run.stdout.decode(errors="ignore").strip()
+    if not any(_validate(_expected.replace("\r", ""), _actual) for _expected in _test["output"]):
+        raise AssertionError(f"unit test {{_n}}: wrong answer")
+'''
+
+
+def stdio_program(task: Task, completion: str) -> str:
+    source = (task.prompt + completion + task.suffix).replace("\r", "")
+    return RUNNER.format(source=source, tests=repr(json.loads(task.test)), timeout=PER_TEST_TIMEOUT_S)

@@ -44,7 +44,8 @@ def run(jobs, tmp_path, config=None):
 def test_safim_tasks_are_the_python_split_with_the_header_shown_not_run(tasks):
     block = tasks["safim-block"]["block_completion_000016"]
     assert [len(tasks[f"safim-{split}"]) for split in ("block", "control", "api")] == [805, 750, 181]
-    assert block.instruction == "" and block.header.startswith("Complete the code in python to solve this programming problem:")
+    assert block.instruction == ""
+    assert block.header.startswith("Complete the code in python to solve this programming problem:")
     assert block.canonical_solution == "continue" and block.prompt.endswith("if i in graph[i]:\r\n        ")
     program = program_for(block, block.canonical_solution)
     assert "Complete the code" not in program and "\r" not in program
@@ -123,7 +124,7 @@ def test_evalplus_tasks_keep_humaneval_problem_ids(tasks):
     command = tasks["humanevalplus-command"]["HumanEval/0"]
     spec = json.loads(command.test)
     assert len(tasks["humanevalplus-command"]) == 163 and "HumanEval/32" not in tasks["humanevalplus-command"]
-    assert len(tasks["mbppplus-command"]) == 378
+    assert len(tasks["mbppplus-command"]) == 377 and "Mbpp/255" not in tasks["mbppplus-command"]
     assert command.source_id == "HumanEval/0" and command.mode == "command"
     assert len(spec["base_input"]) == 7 and len(spec["plus_input"]) > 7
     assert tasks["humanevalplus-completion"]["HumanEval/0"].canonical_solution.lstrip().startswith("sorted_numbers")
@@ -153,8 +154,8 @@ def test_evalplus_scores_base_and_plus_separately(tasks, tmp_path):
 
 def test_evalplus_time_limit_comes_from_the_canonical_runtime(tasks, tmp_path):
     task = tasks["humanevalplus-command"]["HumanEval/0"]
-    slow = "import time\n" + task.canonical_solution.replace("    sorted_numbers", "    time.sleep(1.5)\n    sorted_numbers",
-                                                            1)
+    sleepy = "    time.sleep(1.5)\n    sorted_numbers"
+    slow = "import time\n" + task.canonical_solution.replace("    sorted_numbers", sleepy, 1)
     rows = run([(task, 0, slow)], tmp_path)
     assert not rows[0]["passed"] and "over 1.00 s" in rows[0]["detail"]
 
@@ -177,3 +178,43 @@ def test_scorers_raise_the_sandbox_limits_they_need(tasks):
     assert config_for_tasks(config, [tasks["safim-block"]["block_completion_000016"]]).timeout_s > 56
     plain = build_tasks("humaneval-command")[:1]
     assert dataclasses.asdict(config_for_tasks(config, plain)) == dataclasses.asdict(config)
+
+
+# ------------------------------------------------------------------------------------------ validation
+def test_tasks_suite_reads_each_scorers_requirements(tasks, tmp_path):
+    from tuningtax.validation.core import load_suite_spec as load_suite, validate_frame
+    import pandas as pd
+
+    block = [t.to_record() for t in list(tasks["safim-block"].values())[:3]]
+    params = {"expected_rows": 3, "benchmark": "safim-block"}
+    assert validate_frame(pd.DataFrame(block), load_suite("tasks"), params)["success"]
+    broken = [dict(r, test="def check(candidate): pass") if n == 1 else r for n, r in enumerate(block)]
+    assert not validate_frame(pd.DataFrame(broken), load_suite("tasks"), params)["success"]
+    plain = [t.to_record() for t in build_tasks("humaneval-command")[:2]]
+    as_check = {"expected_rows": 2, "benchmark": "humaneval-command"}
+    assert validate_frame(pd.DataFrame(plain), load_suite("tasks"), as_check)["success"]
+    assert not validate_frame(pd.DataFrame([dict(r, test="") for r in plain]), load_suite("tasks"), as_check)["success"]
+
+
+# ------------------------------------------------------------------------------------------- agreement
+def test_agreement_compares_suite_by_suite_and_names_each_disagreement():
+    from tuningtax.bench.agreement import compare
+
+    samples = [{"source": "m/fp32/b/f:raw", "task_id": "T/0"}, {"source": "gold", "task_id": "T/0"}]
+    ours = [{"passed": False, "suites": {"base": "passed", "plus": "failed"}, "detail": "plus: wrong output"},
+            {"passed": True, "suites": {"base": "passed", "plus": "passed"}, "detail": ""}]
+    counts, disagreements = compare(samples, ours, [{"base": True, "plus": True}, {"base": True, "plus": True}])
+    assert counts == {"base": [2, 2], "plus": [1, 2]}
+    assert disagreements == ["m/fp32/b/f:raw T/0 [plus]: ours fail (plus: wrong output), reference pass"]
+
+
+def test_agreement_runs_reference_functions_from_their_source(tmp_path):
+    from tuningtax.bench.agreement import _functions
+
+    (tmp_path / "evaluate.py").write_text("import nothing_installed\nLIMIT = 3\n\ndef f(x):\n    return x + LIMIT\n"
+                                          "\ndef g():\n    pass\n")
+    scope: dict = {}
+    exec(_functions(tmp_path / "evaluate.py", ("f",), ("LIMIT",)), scope)
+    assert scope["f"](1) == 4 and "g" not in scope
+    with pytest.raises(UserError, match="has no h"):
+        _functions(tmp_path / "evaluate.py", ("h",))

@@ -75,11 +75,13 @@ def evalplus_reference(benchmark: str, samples: list[dict], tasks: dict[str, Tas
     sample_file = work / "evalplus-samples.jsonl"
     sample_file.write_text("".join(json.dumps({"task_id": s["task_id"], field: s["completion"]}) + "\n"
                                    for s in samples), encoding="utf-8")
+    # an old results file would be reloaded as-is (or, with --i-just-wanna-run, make evalplus ask on stdin)
+    (work / "evalplus-samples_eval_results.json").unlink(missing_ok=True)
     env = {**os.environ, override_env: str(override), "XDG_CACHE_HOME": str(work / "cache")}
     command = [*evalplus_command, "--dataset", dataset, "--samples", str(sample_file), "--parallel", str(workers),
                "--i-just-wanna-run"]
     print("$ " + " ".join(command), file=sys.stderr)
-    done = subprocess.run(command, env=env, cwd=work, capture_output=True, text=True)
+    done = subprocess.run(command, env=env, cwd=work, capture_output=True, text=True, stdin=subprocess.DEVNULL)
     (work / "evalplus.log").write_text(done.stdout + done.stderr)
     if done.returncode != 0:
         raise UserError(f"evalplus failed (exit {done.returncode}); its output: {work / 'evalplus.log'}")

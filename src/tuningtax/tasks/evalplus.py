@@ -55,6 +55,8 @@ MBPP_OUTPUT_NOT_NONE = ("check_str", "text_match_three", "text_starta_endb")
 EXCLUDED: dict[str, str] = {
     "HumanEval/32": "evalplus 0.3.1 fails every answer to find_zero, the canonical solution included: its "
                     "special oracle `continue`s past the step that records the input as passed",
+    "Mbpp/255": "evalplus 0.3.1 fails the canonical solution on the plus inputs under its default 4 GiB memory "
+                "limit (one answer holds about 1.66 million tuples)",
 }
 
 

@@ -6,8 +6,8 @@ reference scorers, on the same completions.
   HUMANEVAL_OVERRIDE_PATH / MBPP_OVERRIDE_PATH cut down to the problems in the completions) against
   ``execute``'s scorer, suite by suite (base, plus).
 - SAFIM benchmarks: SAFIM's own rules, taken from a checkout of github.com/gonglinyuan/safim (api:
-  ``syntax_match`` of its evaluate.py) and of github.com/ntunlp/ExecEval (block, control:
-  ``validate_outputs`` of execution_engine.py, which needs gmpy2), executed from their source files, against
+  ``syntax_match`` of its evaluate.py) and of github.com/ntunlp/ExecEval (block, control: the
+  ``validate_outputs`` that execution_engine.py's ``init_validate_outputs`` builds, which needs gmpy2), executed from their source files, against
   ``execute``'s scorer. Programs run in this project's sandbox on both sides: only the rule differs.
 
 Completions are the post-processed files of a study (``data/05_completions/.../{benchmark}/{format}/levels``,
@@ -146,8 +146,9 @@ def safim_reference(benchmark: str, samples: list[dict], tasks: dict[str, Task],
     else:
         if execeval_repo is None:
             raise UserError(f"{benchmark}: pass --execeval-repo, a checkout of github.com/ntunlp/ExecEval")
-        functions = _functions(execeval_repo / "execution_engine" / "execution_engine.py", ("validate_outputs",),
-                               ("_token_set", "PRECISION"))
+        # ExecEval builds its comparison in a factory (init_validate_outputs), the engine calls what it returns
+        functions = _functions(execeval_repo / "execution_engine" / "execution_engine.py",
+                               ("init_validate_outputs",)) + "\n\nvalidate_outputs = init_validate_outputs()"
         programs = [EXECEVAL_PROGRAM.format(
             functions=functions, tests=json.loads(tasks[s["task_id"]].test),
             source=(tasks[s["task_id"]].prompt + s["completion"] + tasks[s["task_id"]].suffix).replace("\r", ""))

@@ -17,6 +17,7 @@ from tuningtax.sandbox.core import SandboxConfig
 from tuningtax.scoring.scorers import program_for, programs_for
 from tuningtax.scoring.table import score_rows
 from tuningtax.tasks.registry import build_tasks
+from tuningtax.taxonomy.rules import taxonomy_status
 
 
 @pytest.fixture(scope="module")
@@ -141,9 +142,12 @@ def test_evalplus_scores_base_and_plus_separately(tasks, tmp_path):
                tmp_path)
     assert rows[0]["passed"] and rows[0]["suites"] == {"base": "passed", "plus": "passed"}
     assert not rows[1]["passed"] and rows[1]["suites"] == {"base": "passed", "plus": "failed"}
-    assert "IndexError" in rows[1]["detail"] and rows[1]["detail"].startswith("plus: ")
+    assert "IndexError" in rows[1]["detail"]
+    # the detail is the program's own message, so the taxonomy reads it like any other
+    assert taxonomy_status(rows[1]["status"], rows[1]["detail"]) == "runtime_error"
     assert not rows[2]["passed"] and rows[2]["suites"]["base"] == "failed"
-    assert rows[2]["detail"].startswith("base: ")
+    assert rows[2]["detail"].startswith("AssertionError: base input")
+    assert taxonomy_status(rows[2]["status"], rows[2]["detail"]) == "failed"  # a wrong answer
     (tmp_path / "m" / "fp32" / "humanevalplus-command" / "command-chat").mkdir(parents=True)
     path = tmp_path / "m" / "fp32" / "humanevalplus-command" / "command-chat" / "raw.jsonl"
     path.write_text("".join(json.dumps(r) + "\n" for r in rows))

@@ -102,10 +102,9 @@ def execute_jobs(jobs: list[Job], config: SandboxConfig, out: str | Path,
             timing_rows.append({**(extra or {}), "task_id": task_id, "sample": sample, "duration_s": duration})
         else:
             row["duration_s"] = duration
-        detail = f"{first_failing}: {res.detail}" if first_failing else res.detail
-        if len(by_suite) > 1:
+        if len(by_suite) > 1:  # which suite failed is read here; the detail stays the program's own message
             row["suites"] = {suite: r.status for suite, r in by_suite.items()}
-        rows.append(row | {"detail": detail})
+        rows.append(row | {"detail": res.detail})
     write_jsonl(out, rows)
     if timings and extra is None:
         write_jsonl(timings, timing_rows)

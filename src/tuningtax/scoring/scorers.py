@@ -53,7 +53,8 @@ SCORERS: dict[str, Scorer] = {s.name: s for s in (
     Scorer("safim-api", api_match_program, "SAFIM: the call's arguments match the true call's (AST)",
            test_pattern="^$", entry_point_pattern="^$"),
     Scorer("evalplus", evalplus_program, "EvalPlus: outputs equal the canonical solution's, per-input time limits",
-           suites=EVALPLUS_SUITES, min_timeout_s=SUITE_CAP_S + 5, min_memory_mb=EVALPLUS_MEMORY_MB,
+           # the canonical solution runs first (untimed, as EvalPlus runs it), then the answer within its cap
+           suites=EVALPLUS_SUITES, min_timeout_s=2 * SUITE_CAP_S + 5, min_memory_mb=EVALPLUS_MEMORY_MB,
            test_pattern='"base_input": '),
 )}
 

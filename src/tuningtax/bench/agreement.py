@@ -7,8 +7,9 @@ reference scorers, on the same completions.
   ``execute``'s scorer, suite by suite (base, plus).
 - SAFIM benchmarks: SAFIM's own rules, taken from a checkout of github.com/gonglinyuan/safim (api:
   ``syntax_match`` of its evaluate.py) and of github.com/ntunlp/ExecEval (block, control: the
-  ``validate_outputs`` that execution_engine.py's ``init_validate_outputs`` builds, which needs gmpy2), executed from their source files, against
-  ``execute``'s scorer. Programs run in this project's sandbox on both sides: only the rule differs.
+  ``validate_outputs`` that ``init_validate_outputs`` of execution_engine.py builds; it needs gmpy2),
+  executed from their source files, against ``execute``'s scorer. Programs run in this project's sandbox
+  on both sides: only the rule differs.
 
 Completions are the post-processed files of a study (``data/05_completions/.../{benchmark}/{format}/levels``,
 every level) plus each problem's canonical solution. Disagreements are listed one per line. Writes only
@@ -55,15 +56,22 @@ def samples_of(benchmark: str, completions_root: Path, tasks: dict[str, Task]) -
     return samples
 
 
-def ours(samples: list[dict], tasks: dict[str, Task], work: Path, workers: int) -> list[dict]:
-    jobs = [(s["task_id"], n, programs_for(tasks[s["task_id"]], s["completion"])) for n, s in enumerate(samples)]
+def run_in_sandbox(samples: list[dict], programs: list[dict[str, str]], tasks: dict[str, Task], out: Path,
+                   workers: int) -> list[dict]:
+    """execute's rows for one {suite: program} per sample, under the limits the samples' scorer needs."""
+    jobs = [(s["task_id"], n, p) for n, (s, p) in enumerate(zip(samples, programs))]
     config = config_for_tasks(SandboxConfig(workers=workers), [tasks[s["task_id"]] for s in samples])
-    return execute_jobs(jobs, config, work / "ours.jsonl", None)[0]
+    return execute_jobs(jobs, config, out, None)[0]
+
+
+def ours(samples: list[dict], tasks: dict[str, Task], work: Path, workers: int) -> list[dict]:
+    programs = [programs_for(tasks[s["task_id"]], s["completion"]) for s in samples]
+    return run_in_sandbox(samples, programs, tasks, work / "ours.jsonl", workers)
 
 
 # ------------------------------------------------------------------------------------------------ EvalPlus
-def evalplus_reference(benchmark: str, samples: list[dict], tasks: dict[str, Task], work: Path, mirror: str | None,
-                       workers: int, evalplus_command: list[str]) -> list[dict[str, bool]]:
+def evalplus_reference(benchmark: str, samples: list[dict], work: Path, mirror: str | None, workers: int,
+                       evalplus_command: list[str]) -> list[dict[str, bool]]:
     dataset, pinned, override_env = EVALPLUS_FILES[benchmark.split("-")[0]]
     wanted = {s["task_id"] for s in samples}
     with gzip.open(locate(pinned, mirror), "rt", encoding="utf-8") as fh:
@@ -99,8 +107,8 @@ def evalplus_reference(benchmark: str, samples: list[dict], tasks: dict[str, Tas
 # --------------------------------------------------------------------------------------------------- SAFIM
 def _functions(path: Path, names: tuple[str, ...], constants: tuple[str, ...] = ()) -> str:
     """The source of the named top-level functions and assignments of a file, to run them as written."""
-    tree = ast.parse(path.read_text(encoding="utf-8"))
     source = path.read_text(encoding="utf-8")
+    tree = ast.parse(source)
     kept = [node for node in tree.body
             if (isinstance(node, ast.FunctionDef) and node.name in names)
             or (isinstance(node, ast.Assign) and any(getattr(t, "id", None) in constants for t in node.targets))]
@@ -153,9 +161,7 @@ def safim_reference(benchmark: str, samples: list[dict], tasks: dict[str, Task],
             functions=functions, tests=json.loads(tasks[s["task_id"]].test),
             source=(tasks[s["task_id"]].prompt + s["completion"] + tasks[s["task_id"]].suffix).replace("\r", ""))
             for s in samples]
-    jobs = [(s["task_id"], n, {"": p}) for n, (s, p) in enumerate(zip(samples, programs))]
-    config = config_for_tasks(SandboxConfig(workers=workers), [tasks[s["task_id"]] for s in samples])
-    rows = execute_jobs(jobs, config, work / "reference.jsonl", None)[0]
+    rows = run_in_sandbox(samples, [{"": p} for p in programs], tasks, work / "reference.jsonl", workers)
     for row in rows:
         if row["status"] == "failed" and "ModuleNotFoundError" in row["detail"]:
             raise UserError(f"the reference rule cannot run: {row['detail']}; install gmpy2 in the venv")
@@ -206,8 +212,7 @@ def main(argv: list[str] | None = None) -> int:
                   file=sys.stderr)
             ours_rows = ours(samples, tasks, work, args.workers)
             if get_benchmark(benchmark).scorer == "evalplus":
-                reference = evalplus_reference(benchmark, samples, tasks, work, args.mirror, args.workers,
-                                               evalplus_command)
+                reference = evalplus_reference(benchmark, samples, work, args.mirror, args.workers, evalplus_command)
             else:
                 reference = safim_reference(benchmark, samples, tasks, work, args.workers, args.safim_repo,
                                             args.execeval_repo)

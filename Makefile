@@ -9,7 +9,7 @@ WHEELS ?= /opt/wheels
 TORCH_SOURCE := $(if $(wildcard $(WHEELS)),--find-links $(WHEELS),--extra-index-url https://download.pytorch.org/whl/cpu --index-strategy unsafe-best-match)
 EXTRA ?= cpu
 
-.PHONY: setup study test test-fast verify pull bench-sandbox clean-results
+.PHONY: setup study trajectory test test-fast verify pull bench-sandbox clean-results
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -25,10 +25,16 @@ setup: $(VENV)/.installed-$(EXTRA)
 # DVC runs each stage's Snakemake targets; the venv goes first on PATH so stages find its snakemake.
 RUN := PATH="$(CURDIR)/$(BIN):$$PATH"
 
+# The study's tables and the gold table (and every stage they need); the tuning lab is `make trajectory`.
 study: setup
 	$(BIN)/python -m tuningtax dvc-yaml --check
-	$(RUN) $(BIN)/dvc repro
+	$(RUN) $(BIN)/dvc repro tables gold-table
 	$(BIN)/snakemake --cores 1 --configfile params.yaml --report report/report.html
+
+# The tuning lab (params.yaml tuning:): train both arms, evaluate every saved checkpoint, tabulate the trajectory.
+trajectory: setup
+	$(BIN)/python -m tuningtax dvc-yaml --check
+	$(RUN) $(BIN)/dvc repro trajectory
 
 # Rerun every stage from a clean state and compare each output's hash with the committed dvc.lock.
 verify: setup

@@ -18,6 +18,7 @@ include: "rules/models.smk"
 include: "rules/generate.smk"
 include: "rules/execute.smk"
 include: "rules/analyze.smk"
+include: "rules/tune.smk"
 
 
 rule all:

@@ -33,7 +33,7 @@ rule measure_samples:
         validated=model_executions_validated,
         raw=model_raw_outputs,
         levels=model_levels,
-        tasks=subset_files(),
+        tasks=model_subset_files,
     output:
         "data/07_scores/{model}/samples.jsonl",
     params:
@@ -61,8 +61,8 @@ rule validate_samples:
 
 rule tabulate_results:
     input:
-        samples=expand(rules.measure_samples.output[0], model=MODELS),
-        validated=expand(rules.validate_samples.output[0], model=MODELS),
+        samples=expand(rules.measure_samples.output[0], model=STUDY_MODELS),
+        validated=expand(rules.validate_samples.output[0], model=STUDY_MODELS),
         scores_validated=rules.validate_scores.output[0],
         tasks=subset_files(),
         labels=[project_path(config["analysis"]["labels"])] if config["analysis"]["labels"] else [],

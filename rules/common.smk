@@ -12,6 +12,7 @@ from tuningtax.models.variants import VARIANTS
 from tuningtax.postprocess import LEVELS, levels_for
 from tuningtax.prompts import FORMATS
 from tuningtax.tasks.registry import BENCHMARKS
+from tuningtax.tune.plan import tuned_models
 from tuningtax.yamlfile import read_yaml
 
 # Validated once; the defaults the schema fills in become part of the config the rules read. Snakemake's
@@ -61,8 +62,19 @@ wildcard_constraints:
 # ---- models, generation and scoring -------------------------------------------------------------
 import json
 
-MODELS = {name: {"name": name, **{k: v for k, v in m.items() if v is not None}} for name, m in config["models"].items()}
+def _entry(name, m):
+    return {"name": name, **{k: v for k, v in m.items() if v is not None}}
+
+
+# The study's checkpoints (params.yaml models:) and the tuning lab's (tuningtax.tune.plan), which are
+# evaluated on tuning.evaluate only and tabulated apart (results/trajectory), so the study never waits on
+# training.
+STUDY_MODELS = {name: _entry(name, m) for name, m in config["models"].items()}
+TUNING = config["tuning"] if config.get("tuning") and config["tuning"]["arms"] else None
+TUNED = {name: _entry(name, m) for name, m in tuned_models(config).items()} if TUNING else {}
+MODELS = {**STUDY_MODELS, **TUNED}
 RUNS = [(r["benchmark"], f) for r in config["runs"] for f in r["formats"]]
+TUNED_RUNS = [(v["benchmark"], v["format"]) for v in TUNING["evaluate"].values()] if TUNING else []
 GEN = config["generation"]
 
 
@@ -104,13 +116,16 @@ def gpu_slots(wildcards):
 
 
 def runs_of(model):
-    """The (benchmark, format) runs a model gets: a chat-only format is not run for a base model."""
-    return [(b, f) for b, f in RUNS if not (FORMATS[f].needs_chat and MODELS[model]["role"] == "base")]
+    """The (benchmark, format) runs a model gets: a chat-only format is not run for a base model; a tuned
+    checkpoint gets tuning.evaluate's."""
+    runs = TUNED_RUNS if model in TUNED else RUNS
+    return [(b, f) for b, f in runs if not (FORMATS[f].needs_chat and MODELS[model]["role"] == "base")]
 
 
 def run_dirs(root, models=None):
-    """ROOT/{model}/{variant}/{benchmark}/{format} for every configured run (of the given models only)."""
-    return [f"{root}/{m}/{v}/{b}/{f}" for m in (models or MODELS) for v in config["variants"] for b, f in runs_of(m)]
+    """ROOT/{model}/{variant}/{benchmark}/{format} for every run of the given models (default: the study's)."""
+    return [f"{root}/{m}/{v}/{b}/{f}" for m in (models or STUDY_MODELS) for v in config["variants"]
+            for b, f in runs_of(m)]
 
 
 def execution_dirs(models=None):
@@ -150,8 +165,12 @@ wildcard_constraints:
     level=alternatives(LEVELS),
 
 
-def subset_files():
-    return sorted({f"data/02_subsets/{b}.jsonl" for b, _ in RUNS})
+def subset_files(runs=None):
+    return sorted({f"data/02_subsets/{b}.jsonl" for b, _ in (RUNS if runs is None else runs)})
+
+
+def model_subset_files(wildcards):
+    return subset_files(runs_of(wildcards.model))
 
 
 def analysis_json():

@@ -37,6 +37,8 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "pull": ("tuningtax.sync", "dvc pull, then mark the restored outputs current for Snakemake"),
     "verify": ("tuningtax.sync", "rerun every stage and compare each output's hash with dvc.lock"),
     "lineage": ("tuningtax.lineage", "the chain of files, params and code behind a table or one of its rows"),
+    "trajectory": ("tuningtax.analysis.trajectory", "the tuning lab's trajectory table, loss curve and plots"),
+    "tune": ("tuningtax.tune.cli", "fine-tune a checkpoint into a trajectory (the tuning lab, one arm)"),
     "dvc-yaml": ("tuningtax.dvcstages", "generate dvc.yaml from the Snakemake DAG (--check: fail if stale)"),
 }
 

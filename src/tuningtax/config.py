@@ -103,6 +103,44 @@ class ThreeModeParams(StrictModel):
                                            level="code-extract")
 
 
+class LoraParams(StrictModel):
+    """LoRA adapters (peft) on the listed linear layers; the saved checkpoints have them merged in."""
+    rank: int = Field(16, ge=1)
+    alpha: float = Field(32.0, gt=0, description="scaling numerator: updates are scaled by alpha / rank")
+    target_modules: unique_list(str) = Field(
+        ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"],
+        description="module names (suffixes) that get adapters")
+
+
+class ArmParams(StrictModel):
+    """One arm of the tuning lab: the same start, seed and data order, a different share of FIM examples."""
+    fim_share: float = Field(0.0, ge=0.0, le=1.0, description=(
+        "share of training problems shown as a FIM example (a line of the solution as the middle) instead "
+        "of the NL -> code chat turn"))
+
+
+class TuningParams(StrictModel):
+    """The tuning lab (tune/): supervised fine-tuning of one configured model into a trajectory of
+    checkpoints, each evaluated like any model (README, "The tuning lab"). arms: {} turns it off."""
+    start: str = Field(description="a key of models: the checkpoint training starts from (step 0)")
+    data: choice_of(("mbppplus",)) = Field("mbppplus", description="NL -> code pairs: MBPP+ prompt + canonical "
+                                                                   "solution")
+    n_examples: int = Field(0, ge=0, description="training problems kept (after the overlap check); 0 = all")
+    method: choice_of(("lora", "full")) = "lora"
+    lora: LoraParams = LoraParams()
+    max_seq_len: int = Field(256, ge=16, description="examples longer than this (prompt + response) are left out")
+    batch_size: int = Field(4, ge=1)
+    learning_rate: float = Field(0.0005, gt=0)
+    warmup_steps: int = Field(2, ge=0, description="linear warm-up, then a constant rate")
+    save_steps: unique_list(Annotated[int, Field(ge=1)]) = Field(
+        description="steps whose weights are saved as checkpoints (the last is the run's length)")
+    seed: int = 0
+    arms: dict[Annotated[str, StringConstraints(pattern=NAME_PATTERN)], ArmParams] = Field(
+        description="arms keyed by a folder-safe name; each gives checkpoints ARM-stepN")
+    evaluate: dict[choice_of(MODES), ModeSelection] = Field(description=(
+        "per mode, the benchmark, prompt format and level the tuned checkpoints are generated and scored on"))
+
+
 class AnalysisParams(StrictModel):
     """Paired statistics and tables."""
     seed: int = Field(0, description="bootstrap seed")
@@ -133,6 +171,7 @@ class Params(StrictModel):
     pairs: list[PairParams]
     series: list[SeriesParams]
     analysis: AnalysisParams
+    tuning: TuningParams | None = Field(None, description="the tuning lab; null or absent turns it off")
 
 
 def json_schema() -> dict:
@@ -193,8 +232,37 @@ def _semantic_problems(config: dict) -> list[str]:
         elif view["level"] not in levels_for(bench, config["levels"]):
             found.append(f"field analysis.three_mode.{mode}.level: {view['level']!r} is not scored for {bench.name}; "
                          f"pick one of {', '.join(levels_for(bench, config['levels']))}")
+    found += _tuning_problems(config)
     if config["runs"] and not config["models"]:
         found.append("field runs: generation runs are configured but models is empty; add a model")
+    return found
+
+
+def _tuning_problems(config: dict) -> list[str]:
+    from tuningtax.tune.plan import tuned_models
+
+    tuning = config.get("tuning")
+    if not tuning:
+        return []
+    found = []
+    if tuning["start"] not in config["models"]:
+        found.append(f"field tuning.start: {tuning['start']!r} is not a key of models; "
+                     f"known: {', '.join(config['models'])}")
+    for name in tuned_models(config):
+        if name in config["models"]:
+            found.append(f"field tuning.arms: checkpoint name {name!r} is also a key of models; rename the arm")
+    for mode, view in tuning["evaluate"].items():
+        bench = BENCHMARKS[view["benchmark"]]
+        where = f"field tuning.evaluate.{mode}"
+        if bench.mode != mode:
+            found.append(f"{where}.benchmark: {bench.name} is a {bench.mode} benchmark; pick a {mode} one")
+        elif bench.name not in config["benchmarks"]:
+            found.append(f"{where}.benchmark: {bench.name!r} is not listed under benchmarks (gold gate); add it")
+        elif bench.mode not in FORMATS[view["format"]].modes:
+            found.append(f"{where}.format: {view['format']!r} does not serve {bench.mode} tasks")
+        elif view["level"] not in levels_for(bench, config["levels"]):
+            found.append(f"{where}.level: {view['level']!r} is not scored for {bench.name}; "
+                         f"pick one of {', '.join(levels_for(bench, config['levels']))}")
     return found
 
 

@@ -77,6 +77,7 @@ def make_project(root: Path, tokenizer: Path) -> Path:
                  {"benchmark": "humaneval-command", "formats": ["command-chat"]}],
         "pairs": [{"base": "tiny-base", "instruct": "tiny-instruct"}],
         "analysis": {**params["analysis"], "n_resamples": 200, "labels": None},
+        "tuning": None,
     })
     (root / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
     return root

@@ -37,6 +37,7 @@ def study(tmp_path_factory, qwen_tokenizer_dir):
                  {"benchmark": "humaneval-command", "formats": ["command-chat"]}],
         "pairs": [{"base": "tiny-base", "instruct": "tiny-instruct"}],
         "analysis": {**params["analysis"], "n_resamples": 200},
+        "tuning": None,
     })
     (root / "params.yaml").write_text(yaml.safe_dump(params))
     run = subprocess.run([sys.executable, "-m", "snakemake", "-s", str(REPO / "Snakefile"), "-d", str(root),

@@ -18,6 +18,8 @@ SNAKEMAKE = [sys.executable, "-m", "snakemake", "-s", str(REPO / "Snakefile")]
 def _snakemake(workdir: Path, *args: str, config: dict | None = None) -> subprocess.CompletedProcess:
     params = yaml.safe_load((REPO / "params.yaml").read_text())
     params.update(config or {})
+    if "models" in (config or {}):
+        params["tuning"] = None  # its start model is params.yaml's
     (workdir / "params.yaml").write_text(yaml.safe_dump(params))
     env = os.environ | {"PYTHONUNBUFFERED": "1"}
     return subprocess.run([*SNAKEMAKE, "-d", str(workdir), "--configfile", str(workdir / "params.yaml"), *args],

@@ -13,6 +13,7 @@ BENCHMARKS = {
     "sandbox": "tuningtax.bench.sandbox",
     "generate": "tuningtax.bench.generate",
     "agreement": "tuningtax.bench.agreement",
+    "tune": "tuningtax.bench.tune",
 }
 
 

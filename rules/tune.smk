@@ -1,0 +1,105 @@
+# The tuning lab: each arm trains from tuning.start to its last save step in one job; its checkpoints are
+# models (tuningtax.tune.plan) that the export -> generate -> execute -> measure rules treat like any other.
+from tuningtax.tune.plan import TRAINING_BENCHMARK, arm_dir, checkpoint_dir
+
+ARMS = list(TUNING["arms"]) if TUNING else []
+
+
+wildcard_constraints:
+    arm=alternatives(ARMS),
+
+
+def training_tasks():
+    return f"data/01_tasks/{TRAINING_BENCHMARK[TUNING['data']]}.jsonl"
+
+
+def start_source():
+    return f"data/03_models/{TUNING['start']}.source.txt"
+
+
+def start_spec():
+    return shlex.quote(json.dumps(STUDY_MODELS[TUNING["start"]], sort_keys=True))
+
+
+def arm_out_dir(wildcards):
+    return arm_dir(wildcards.arm)
+
+
+def tuning_json():
+    return shlex.quote(json.dumps(TUNING, sort_keys=True))
+
+
+def trajectory_json():
+    analysis = {"seed": config["analysis"]["seed"], "n_resamples": config["analysis"]["n_resamples"]}
+    return shlex.quote(json.dumps({"tuning": TUNING, **analysis}, sort_keys=True))
+
+
+if TUNING:
+
+    rule tune_arm:
+        input:
+            source=start_source(),
+            train=training_tasks(),
+            validated=training_tasks().replace(".jsonl", ".validated.json"),
+            # every task a tuned checkpoint is evaluated on: overlapping training problems are refused
+            evaluation=subset_files(TUNED_RUNS),
+        output:
+            checkpoints=[directory(checkpoint_dir("{arm}", step)) for step in sorted(TUNING["save_steps"])],
+            train_log=arm_dir("{arm}") + "/train_log.jsonl",
+            examples=arm_dir("{arm}") + "/examples.jsonl",
+        params:
+            spec=start_spec(),
+            tuning=tuning_json(),
+            start=TUNING["start"],
+            out_dir=arm_out_dir,
+            code=code_version("tune"),
+        threads: workflow.cores
+        resources:
+            mem_mb=12000,
+            gpu=gpu_slots,
+        log:
+            "logs/tune/{arm}.log",
+        shell:
+            "{PYTHON} -m tuningtax tune --model {params.start} --spec-json {params.spec} --arm {wildcards.arm} "
+            "--tuning-json {params.tuning} --source-file {input.source} --train-tasks {input.train} "
+            "--eval-tasks {input.evaluation} --out-dir {params.out_dir} --threads {threads} > {log} 2>&1"
+
+    rule validate_train_log:
+        input:
+            data=rules.tune_arm.output.train_log,
+            suite=SUITES / "train_log.json",
+        output:
+            arm_dir("{arm}") + "/train_log.validated.json",
+        params:
+            code=code_version("validate"),
+        log:
+            "logs/validate_train_log/{arm}.log",
+        shell:
+            "{PYTHON} -m tuningtax validate --suite {input.suite} --input {input.data} --out {output} > {log} 2>&1"
+
+    rule tabulate_trajectory:
+        input:
+            samples=expand("data/07_scores/{model}/samples.jsonl", model=[TUNING["start"], *TUNED]),
+            validated=expand("data/07_scores/{model}/samples.validated.json", model=[TUNING["start"], *TUNED]),
+            train_logs=expand(rules.tune_arm.output.train_log, arm=ARMS),
+            train_logs_validated=expand(rules.validate_train_log.output[0], arm=ARMS),
+        output:
+            table="results/trajectory/trajectory.md",
+            csv="results/trajectory/trajectory.csv",
+            loss="results/trajectory/loss.csv",
+            plots=report(expand("results/trajectory/{name}.{ext}", name=["trajectory", "loss"], ext=["png", "svg"]),
+                         caption="../report/trajectory.rst", category="Trajectory"),
+        params:
+            trajectory=trajectory_json(),
+            code=code_version("trajectory"),
+        log:
+            "logs/tabulate_trajectory.log",
+        shell:
+            "{PYTHON} -m tuningtax trajectory --samples {input.samples} --train-logs {input.train_logs} "
+            "--trajectory-json {params.trajectory} --out-dir results/trajectory > {log} 2>&1"
+
+
+# `snakemake trajectory` (or `make trajectory`): the tuning lab's table and plots; empty without tuning.
+rule trajectory:
+    input:
+        rules.tabulate_trajectory.output if TUNING else [],

@@ -69,9 +69,9 @@ def test_committed_dvc_yaml_is_generated_from_the_snakemake_dag():
 def test_dvc_stages_hold_every_snakemake_output_once(tmp_path):
     """Every job output of the default study belongs to exactly one DVC stage, and each stage's deps are its
     jobs' inputs from outside it."""
-    from tuningtax.dvcstages import build_stages, parse_dry_run
+    from tuningtax.dvcstages import TARGET_ONLY_RULES, build_stages, parse_dry_run
 
-    run = _snakemake(tmp_path, "-n", "--forceall", "--printshellcmds", "--cores", "1")
+    run = _snakemake(tmp_path, "-n", "--forceall", "--printshellcmds", "--cores", "1", "--", *TARGET_ONLY_RULES)
     assert run.returncode == 0, run.stderr[-3000:]
     jobs = parse_dry_run(run.stdout + run.stderr)
     files = {o for j in jobs for o in j.outputs}
@@ -81,4 +81,23 @@ def test_dvc_stages_hold_every_snakemake_output_once(tmp_path):
     assert sorted(outs) == sorted(files)
     for stage in stages.values():
         assert "always_changed" not in stage and "persist" not in str(stage)
-    assert build_stages(jobs, REPO) == stages
+    configured = set(yaml.safe_load((REPO / "params.yaml").read_text())["models"])
+    assert build_stages(jobs, REPO, configured) == stages
+
+
+def test_tuned_checkpoints_get_their_own_stages_and_stay_out_of_the_study_tables():
+    from tuningtax.config import validate_params
+    from tuningtax.tune.plan import tuned_models
+
+    params = validate_params(yaml.safe_load((REPO / "params.yaml").read_text()))
+    stages = yaml.safe_load((REPO / "dvc.yaml").read_text())["stages"]
+    tuned = tuned_models(params)
+    assert tuned
+    for name, entry in tuned.items():
+        for group in ("export", "generate", "execute", "measure"):
+            assert f"{group}-{name}" in stages
+        assert entry["source"].removeprefix("./") in stages[f"export-{name}"]["deps"]
+        assert f"data/07_scores/{name}/samples.jsonl" in stages["trajectory"]["deps"]
+    assert not [d for d in stages["tables"]["deps"] if any(f"/{name}/" in d for name in tuned)]
+    for arm in params["tuning"]["arms"]:
+        assert f"tuning.arms.{arm}" in stages[f"tune-{arm}"]["params"]

@@ -137,3 +137,28 @@ def qwen_tokenizer(qwen_tokenizer_dir):
     from transformers import AutoTokenizer
 
     return AutoTokenizer.from_pretrained(qwen_tokenizer_dir, fix_mistral_regex=False)
+
+
+def test_prompt_tokens_carry_no_loss(qwen_tokenizer, tiny_qwen_dir):
+    """The training loss is the mean cross-entropy over response tokens only: it equals that mean computed by
+    hand, differs from the mean over every token, and its gradient at prompt-position logits is zero."""
+    import torch
+    from transformers import AutoModelForCausalLM
+
+    tasks = [mbpp(1, "def f1():\n    return 1\n"), mbpp(2, "def f2(a, b, c):\n    return a + b + c\n")]
+    examples, _ = build_examples(tasks, qwen_tokenizer, QWEN, fim_share=0.0, seed=0, max_seq_len=512, n_examples=0)
+    ids, mask, labels = collate(examples, pad_id=151643)
+    model = AutoModelForCausalLM.from_pretrained(tiny_qwen_dir, dtype=torch.float32)
+    out = model(input_ids=ids, attention_mask=mask)
+    logits = out.logits.detach().requires_grad_(True)
+    per_token = torch.nn.functional.cross_entropy(logits[:, :-1].transpose(1, 2), ids[:, 1:], reduction="none")
+    response = labels[:, 1:] != IGNORE
+    by_hand = per_token[response].mean()
+    loss = model.loss_function(logits, labels, vocab_size=model.config.vocab_size)
+    assert loss.item() == pytest.approx(by_hand.item(), rel=1e-5)
+    assert abs(loss.item() - per_token[mask[:, 1:].bool()].mean().item()) > 1e-3
+    loss.backward()
+    for row, e in enumerate(examples):
+        # logits at position t predict token t+1: the prompt's predictions are positions < len(prompt) - 1
+        assert logits.grad[row, :len(e.prompt_ids) - 1].abs().max() == 0
+        assert logits.grad[row, len(e.prompt_ids) - 1:len(e.prompt_ids) + len(e.response_ids) - 1].abs().max() > 0

@@ -52,6 +52,7 @@ if TUNING:
             tuning=tuning_json(),
             start=TUNING["start"],
             out_dir=arm_out_dir,
+            device=GEN["provider"],  # cuda: train on the GPU the generation rules use
             code=code_version("tune"),
         threads: workflow.cores
         resources:
@@ -62,7 +63,8 @@ if TUNING:
         shell:
             "{PYTHON} -m tuningtax tune --model {params.start} --spec-json {params.spec} --arm {wildcards.arm} "
             "--tuning-json {params.tuning} --source-file {input.source} --train-tasks {input.train} "
-            "--eval-tasks {input.evaluation} --out-dir {params.out_dir} --threads {threads} > {log} 2>&1"
+            "--eval-tasks {input.evaluation} --out-dir {params.out_dir} --threads {threads} --device {params.device} "
+            "> {log} 2>&1"
 
     rule validate_train_log:
         input:

@@ -37,7 +37,8 @@ GROUPS: dict[str, tuple[tuple[str, ...], str | None, tuple[str, ...]]] = {
     "measure": (("measure_samples", "validate_samples"), "model", ("runs", "variants")),
     "tables": (("tabulate_scores", "validate_scores", "tabulate_results"), None,
                ("models", "variants", "runs", "levels", "pairs", "series", "analysis")),
-    "tune": (("tune_arm", "validate_train_log"), "arm", tuple(f"tuning.{f}" for f in TRAINING_FIELDS)),
+    "tune": (("tune_arm", "validate_train_log"), "arm",
+             ("generation.provider", *(f"tuning.{f}" for f in TRAINING_FIELDS))),
     "trajectory": (("tabulate_trajectory",), None, ("tuning", "analysis.seed", "analysis.n_resamples")),
 }
 # Rules that only name targets: the study (the default) and the tuning lab's trajectory.

@@ -162,3 +162,15 @@ def test_prompt_tokens_carry_no_loss(qwen_tokenizer, tiny_qwen_dir):
         # logits at position t predict token t+1: the prompt's predictions are positions < len(prompt) - 1
         assert logits.grad[row, :len(e.prompt_ids) - 1].abs().max() == 0
         assert logits.grad[row, len(e.prompt_ids) - 1:len(e.prompt_ids) + len(e.response_ids) - 1].abs().max() > 0
+
+
+def test_cuda_training_refuses_a_machine_without_cuda(monkeypatch):
+    import torch
+
+    from tuningtax.errors import UserError
+    from tuningtax.tune.train import select_device
+
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    with pytest.raises(UserError, match="PyTorch sees no CUDA device"):
+        select_device("cuda")
+    assert select_device("cpu") == "cpu"

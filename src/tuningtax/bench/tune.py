@@ -15,6 +15,10 @@ from dataclasses import replace
 from pathlib import Path
 
 
+def peak_rss_kb() -> int:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+
+
 def main(argv: list[str]) -> int:
     parser = argparse.ArgumentParser(prog="python -m tuningtax bench tune", description=__doc__.splitlines()[0])
     parser.add_argument("--params", type=Path, default=Path("params.yaml"))
@@ -63,7 +67,7 @@ def main(argv: list[str]) -> int:
                         "response_tokens_per_s": speed["response_tokens_per_s"],
                         "s_per_step": round(speed["seconds"] / speed["steps_run"], 2),
                         "wall_s_with_load": round(wall, 1),
-                        "process_peak_rss_gb_so_far": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20, 2)})
+                        "process_peak_rss_gb_so_far": round(peak_rss_kb() / 2**20, 2)})
     for r in results:
         print(json.dumps(r))
     if len(results) == 2:

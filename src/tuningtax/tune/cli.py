@@ -29,7 +29,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--arm", required=True, help="arm name (a key of tuning.arms)")
     parser.add_argument("--tuning-json", required=True, help="params.yaml's tuning section as JSON")
     parser.add_argument("--source-file", required=True, type=Path,
-                        help="fetch-model's record of the start checkpoint's HF folder (data/03_models/NAME.source.txt)")
+                        help="fetch-model's record of the start's HF folder (data/03_models/NAME.source.txt)")
     parser.add_argument("--train-tasks", required=True, type=Path, help="the training problems (a task JSONL)")
     parser.add_argument("--eval-tasks", nargs="*", type=Path, default=[],
                         help="every task the tuned checkpoints are evaluated on: overlapping problems are refused")
@@ -37,6 +37,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--state-dir", type=Path,
                         help="resume state (default: the cache, keyed by everything that decides the weights)")
     parser.add_argument("--threads", type=int, default=default_threads())
+    parser.add_argument("--device", choices=("cpu", "cuda"), default="cpu",
+                        help="where training runs (the rule passes generation.provider)")
 
 
 def _files_digest(folder: Path) -> str:
@@ -89,11 +91,16 @@ def run(args: argparse.Namespace) -> int:
     manifest = [{"arm": args.arm, **e.record()} for e in examples]
     manifest += [{"arm": args.arm, "source_id": s, "refused": why} for s, why in {**refused, **too_long}.items()]
 
+    from tuningtax.codeversion import code_version
+
+    # Everything that decides the weights keys the resume state, the training code included: a finished state
+    # is reused only by the same code on the same inputs.
     key_material = json.dumps({"settings": settings.__dict__, "fim_share": fim_share, "start": _files_digest(model_dir),
-                               "examples": [e.record() for e in examples]}, sort_keys=True, default=list)
+                               "examples": [e.record() for e in examples], "code": code_version("tune"),
+                               "device": args.device}, sort_keys=True, default=list)
     state_dir = args.state_dir or cache_root() / "tune" / hashlib.sha256(key_material.encode()).hexdigest()[:16]
     pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
-    model, records, speed = train(model_dir, examples, settings, state_dir, pad_id, log=log)
+    model, records, speed = train(model_dir, examples, settings, state_dir, pad_id, log=log, device=args.device)
     log(f"throughput: {json.dumps(speed)}")
 
     args.out_dir.mkdir(parents=True, exist_ok=True)

@@ -89,7 +89,8 @@ def overlaps(train: Iterable[Task], evaluation: Iterable[Task]) -> dict[str, str
         else:
             code = normalized_code(program_text(task))
             if code in codes:
-                refused[task.source_id] = f"same code (names and whitespace normalised) as evaluation task {codes[code]}"
+                refused[task.source_id] = ("same code (names and whitespace normalised) as evaluation task "
+                                           f"{codes[code]}")
     return refused
 
 

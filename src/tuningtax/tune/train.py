@@ -80,13 +80,13 @@ def collate(batch: Sequence[Example], pad_id: int):
     return ids, mask, labels
 
 
-def load_model(model_dir: Path, settings: TrainSettings):
+def load_model(model_dir: Path, settings: TrainSettings, device: str = "cpu"):
     """The start checkpoint in float32, with LoRA adapters (seeded initialisation) unless method is full."""
     import torch
     from transformers import AutoModelForCausalLM
 
     torch.manual_seed(settings.seed)
-    model = AutoModelForCausalLM.from_pretrained(model_dir, dtype=torch.float32)
+    model = AutoModelForCausalLM.from_pretrained(model_dir, dtype=torch.float32).to(device)
     model.config.use_cache = False
     if settings.method == "lora":
         from peft import LoraConfig, get_peft_model
@@ -120,21 +120,35 @@ def _lr_factor(warmup: int) -> Callable[[int], float]:
     return lambda s: min(1.0, (s + 1) / (warmup + 1)) if warmup else 1.0
 
 
+def select_device(name: str) -> str:
+    """cpu, or cuda where PyTorch really sees a CUDA device (never a silent fall-back to the CPU)."""
+    if name == "cuda":
+        import torch
+
+        if not torch.cuda.is_available():
+            raise UserError("training on cuda was asked for (generation.provider: cuda), but PyTorch sees no CUDA "
+                            "device; install a CUDA build of torch or set generation.provider: cpu")
+        # cuBLAS is deterministic only with a fixed workspace (PyTorch's reproducibility notes)
+        os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
+    return name
+
+
 def train(model_dir: Path, examples: list[Example], settings: TrainSettings, state_dir: Path, pad_id: int,
-          log: Callable[[str], None] = lambda m: print(m, file=sys.stderr, flush=True)):
+          log: Callable[[str], None] = lambda m: print(m, file=sys.stderr, flush=True), device: str = "cpu"):
     """Train to the last save step, resuming from state_dir when it holds a saved step. Returns the model
     (at the last step), the per-step loss records and the throughput figures of the steps run here."""
     import torch
 
+    device = select_device(device)
     torch.use_deterministic_algorithms(True)
-    model = load_model(model_dir, settings)
+    model = load_model(model_dir, settings, device)
     params = [p for p in model.parameters() if p.requires_grad]
     optimizer = torch.optim.AdamW(params, lr=settings.learning_rate, weight_decay=0.0)
     scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, _lr_factor(settings.warmup_steps))
     state_dir.mkdir(parents=True, exist_ok=True)
     done, records = 0, []
     if (state_dir / LATEST).exists():
-        state = torch.load(state_dir / LATEST, weights_only=True)
+        state = torch.load(state_dir / LATEST, weights_only=True, map_location=device)
         load_trainable(model, state["trainable"])
         optimizer.load_state_dict(state["optimizer"])
         scheduler.load_state_dict(state["scheduler"])
@@ -146,7 +160,7 @@ def train(model_dir: Path, examples: list[Example], settings: TrainSettings, sta
     seen_tokens, trained_tokens, started = 0, 0, time.perf_counter()
     for step in range(done + 1, settings.total_steps + 1):
         batch = [examples[i] for i in batch_indices(step, len(examples), settings.batch_size, settings.seed)]
-        ids, mask, labels = collate(batch, pad_id)
+        ids, mask, labels = (t.to(device) for t in collate(batch, pad_id))
         loss = model(input_ids=ids, attention_mask=mask, labels=labels).loss
         loss.backward()
         optimizer.step()
@@ -193,7 +207,7 @@ def save_checkpoint(model, step_weights: Path, tokenizer_dir: Path, out: Path, c
     from transformers import AutoTokenizer
 
     load_trainable(model, load_file(step_weights))
-    merged = copy.deepcopy(model)
+    merged = copy.deepcopy(model).to("cpu")
     if hasattr(merged, "merge_and_unload"):
         merged = merged.merge_and_unload()
     merged.config.use_cache = True

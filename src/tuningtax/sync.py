@@ -50,7 +50,10 @@ def run_pull(args: argparse.Namespace) -> int:
     if stale:
         raise UserError("these stages differ from dvc.lock, so Snakemake's view was left as it is: "
                         f"{', '.join(sorted(stale))}; run `dvc repro` to rebuild them")
-    touch = _run([sys.executable, "-m", "snakemake", "--touch", "--forceall", "--cores", "1", "--quiet"])
+    from tuningtax.dvcstages import TARGET_ONLY_RULES  # the study and the trajectory: every tracked output
+
+    touch = _run([sys.executable, "-m", "snakemake", "--touch", "--forceall", "--cores", "1", "--quiet", "--",
+                  *TARGET_ONLY_RULES])
     if touch.returncode != 0:
         raise UserError("snakemake --touch failed (see above)")
     print("every output matches dvc.lock; Snakemake records them as current", file=sys.stderr)

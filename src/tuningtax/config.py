@@ -137,7 +137,7 @@ class TuningParams(StrictModel):
     seed: int = 0
     arms: dict[Annotated[str, StringConstraints(pattern=NAME_PATTERN)], ArmParams] = Field(
         description="arms keyed by a folder-safe name; each gives checkpoints ARM-stepN")
-    evaluate: dict[choice_of(MODES), ModeSelection] = Field(description=(
+    evaluate: dict[choice_of(MODES), ModeSelection] = Field(min_length=1, description=(
         "per mode, the benchmark, prompt format and level the tuned checkpoints are generated and scored on"))
 
 

@@ -15,7 +15,7 @@ import pytest
 
 pytestmark = pytest.mark.slow  # a few minutes: four training runs and a kill
 
-from tests.conftest import build_tiny_qwen
+from conftest import build_tiny_qwen
 
 REPO = Path(__file__).resolve().parents[2]
 SPEC = {"name": "tiny", "family": "qwen2.5-coder", "role": "instruct", "source": "./tiny"}

@@ -174,3 +174,11 @@ def test_cuda_training_refuses_a_machine_without_cuda(monkeypatch):
     with pytest.raises(UserError, match="PyTorch sees no CUDA device"):
         select_device("cuda")
     assert select_device("cpu") == "cpu"
+
+
+def test_a_fim_share_for_a_family_without_fim_is_refused(qwen_tokenizer):
+    from tuningtax.errors import UserError
+
+    with pytest.raises(UserError, match="has no FIM template"):
+        build_examples([mbpp(1, "def f1():\n    return 1\n")], qwen_tokenizer, get_family("generic"),
+                       fim_share=0.5, seed=0, max_seq_len=512, n_examples=0)

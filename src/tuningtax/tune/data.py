@@ -142,6 +142,9 @@ def build_examples(tasks: list[Task], tokenizer: Any, family: Family, *, fim_sha
     """One example per training problem, in a seeded order shared by every arm, and the problems left out
     for length ({source_id: reason}). A problem is kept only if both its chat and FIM forms fit, so arms with
     different FIM shares train on the same problems."""
+    if fim_share > 0 and not family.has_fim:
+        raise UserError(f"model family {family.name} has no FIM template, so it cannot be shown FIM examples; "
+                        "set the arm's fim_share to 0")
     ranked = sorted(tasks, key=lambda t: _unit(seed, t.source_id, "rank"))
     examples, too_long = [], {}
     for task in ranked:

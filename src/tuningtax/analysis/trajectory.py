@@ -24,25 +24,23 @@ def trajectory_rows(samples: pd.DataFrame, tuning: dict, *, seed: int, n_resampl
     from tuningtax.tune.plan import checkpoint_name
 
     steps = sorted(tuning["save_steps"])
+    arm_of = {checkpoint_name(arm, s): arm for arm in tuning["arms"] for s in steps}
+    step_of = {checkpoint_name(arm, s): s for arm in tuning["arms"] for s in steps}
+    series = [(tuning["start"], [checkpoint_name(arm, s) for s in steps]) for arm in tuning["arms"]]
     parts = []
     for mode, view in tuning["evaluate"].items():
         keep = ((samples["benchmark"] == view["benchmark"]) & (samples["format"] == view["format"])
                 & (samples["level"] == view["level"]))
         outcomes = samples[keep].rename(columns={"format": "prompt_format"})
-        for arm in tuning["arms"]:
-            names = [checkpoint_name(arm, s) for s in steps]
-            missing = [n for n in [tuning["start"], *names] if n not in set(outcomes["model"])]
-            if missing:
-                raise UserError(f"no {mode} samples ({view['benchmark']} {view['format']} {view['level']}) for "
-                                f"{', '.join(missing)}; run their measure step first")
-            table = trajectory_table(outcomes, [(tuning["start"], names)], seed=seed, n_resamples=n_resamples,
-                                     steps=dict(zip(names, steps)))
-            parts.append(table.assign(mode=mode, arm=arm))
+        present = set(outcomes["model"])
+        missing = [n for n in [tuning["start"], *step_of] if n not in present]
+        if missing:
+            raise UserError(f"no {mode} samples ({view['benchmark']} {view['format']} {view['level']}) for "
+                            f"{', '.join(missing)}; run their measure step first")
+        # One call per mode: Holm's correction then spans every checkpoint of every arm of that mode.
+        table = trajectory_table(outcomes, series, seed=seed, n_resamples=n_resamples, steps=step_of)
+        parts.append(table.assign(mode=mode, arm=table["checkpoint"].map(arm_of)))
     table = pd.concat(parts, ignore_index=True)
-    from tuningtax.analysis.stats import holm
-
-    # One family of tests per mode: every checkpoint of every arm against step 0.
-    table["p_holm"] = table.groupby("mode")["mcnemar_p"].transform(lambda p: holm(p.to_numpy()))
     first = ["mode", "arm", "step"]
     return table[first + [c for c in table.columns if c not in first]]
 

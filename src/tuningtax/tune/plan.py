@@ -36,11 +36,3 @@ def tuned_models(config: dict) -> dict[str, dict]:
                                          "source": "./" + checkpoint_dir(arm, step), "revision": None}
             for arm in tuning["arms"] for step in sorted(tuning["save_steps"])}
 
-
-def arm_of(config: dict, model: str) -> str | None:
-    """The arm a tuned checkpoint belongs to; None for a configured model."""
-    tuning = config.get("tuning") or {}
-    for arm in tuning.get("arms", {}):
-        if any(model == checkpoint_name(arm, s) for s in tuning["save_steps"]):
-            return arm
-    return None

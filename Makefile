@@ -7,7 +7,13 @@ CORES ?= $(shell nproc)
 # The CPU build of torch: a local wheel folder when the machine has one, else PyTorch's CPU index.
 WHEELS ?= /opt/wheels
 TORCH_SOURCE := $(if $(wildcard $(WHEELS)),--find-links $(WHEELS),--extra-index-url https://download.pytorch.org/whl/cpu --index-strategy unsafe-best-match)
+# EXTRA: cpu or gpu (the ONNX Runtime build), plus any of slurm, kubernetes, s3 (comma-separated); naming only
+# cluster extras keeps the CPU build: `make setup EXTRA=slurm` installs cpu,slurm.
 EXTRA ?= cpu
+comma := ,
+EXTRAS = $(if $(filter cpu gpu,$(subst $(comma), ,$(EXTRA))),$(EXTRA),cpu$(comma)$(EXTRA))
+# The tests drive the cluster profiles through their plugins; the study's default install has none of them.
+TEST_EXTRA := $(EXTRA),slurm,kubernetes,s3
 
 .PHONY: setup study trajectory test test-fast verify pull bench-sandbox clean-results
 
@@ -15,12 +21,12 @@ $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --disable-pip-version-check uv==0.13.9
 
-$(VENV)/.installed-$(EXTRA): $(BIN)/python pyproject.toml constraints.txt
+$(VENV)/.installed-%: $(BIN)/python pyproject.toml constraints.txt
 	$(BIN)/uv pip install --python $(BIN)/python $(TORCH_SOURCE) \
-	    -c constraints.txt -e ".[$(EXTRA)]" --group test
+	    -c constraints.txt -e ".[$*]" --group test
 	touch $@
 
-setup: $(VENV)/.installed-$(EXTRA)
+setup: $(VENV)/.installed-$(EXTRAS)
 
 # DVC runs each stage's Snakemake targets; the venv goes first on PATH so stages find its snakemake.
 RUN := PATH="$(CURDIR)/$(BIN):$$PATH"
@@ -45,7 +51,8 @@ pull: setup
 	$(RUN) $(BIN)/python -m tuningtax pull
 
 # Every test; CI runs this.
-test: setup
+test:
+	$(MAKE) setup EXTRA=$(TEST_EXTRA)
 	$(BIN)/python -m pytest
 
 # Everything not marked slow (pytest.mark.slow: whole studies, ONNX exports): a few minutes on 2 cores.

@@ -1,11 +1,13 @@
 rule tabulate_scores:
     input:
-        executions=execution_dirs(),
-        validated=[d + ".validated.json" for d in execution_dirs()],
+        executions=execution_files(),
+        validated=[d + ".validated.json" for d in run_dirs("data/06_executions")],
     output:
         "results/scores.csv",
     params:
         code=code_version("score-table"),
+    resources:
+        **job_resources("tabulate_scores"),
     log:
         "logs/tabulate_scores.log",
     shell:
@@ -15,15 +17,17 @@ rule tabulate_scores:
 rule validate_scores:
     input:
         data=rules.tabulate_scores.output[0],
-        suite=SUITES / "scores.json",
     output:
         "results/scores.validated.json",
     params:
+        suite="scores",  # tuningtax/validation/suites/, part of the code version
         code=code_version("validate"),
+    resources:
+        **job_resources("validate_scores"),
     log:
         "logs/validate_scores.log",
     shell:
-        "{PYTHON} -m tuningtax validate --suite {input.suite} --input {input.data} --out {output} > {log} 2>&1"
+        "{PYTHON} -m tuningtax validate --suite {params.suite} --input {input.data} --out {output} > {log} 2>&1"
 
 
 # One sample file per checkpoint, so adding a checkpoint measures only it.
@@ -31,54 +35,68 @@ rule measure_samples:
     input:
         executions=model_executions,
         validated=model_executions_validated,
-        raw=model_raw_outputs,
-        levels=model_levels,
+        completions=model_completion_files,
         tasks=model_subset_files,
     output:
         "data/07_scores/{model}/samples.jsonl",
     params:
         code=code_version("measure"),
+    resources:
+        **job_resources("measure_samples"),
     log:
         "logs/measure_samples/{model}.log",
     shell:
-        "{PYTHON} -m tuningtax measure --executions {input.executions} --tasks {input.tasks} --out {output} "
+        "{PYTHON} -m tuningtax measure --executions {input.executions} --completions {input.completions} "
+        "--tasks {input.tasks} --out {output} "
         "> {log} 2>&1"
 
 
 rule validate_samples:
     input:
         data=rules.measure_samples.output[0],
-        suite=SUITES / "samples.json",
     output:
         "data/07_scores/{model}/samples.validated.json",
     params:
+        suite="samples",  # tuningtax/validation/suites/, part of the code version
         code=code_version("validate"),
+    resources:
+        **job_resources("validate_samples"),
     log:
         "logs/validate_samples/{model}.log",
     shell:
-        "{PYTHON} -m tuningtax validate --suite {input.suite} --input {input.data} --out {output} > {log} 2>&1"
+        "{PYTHON} -m tuningtax validate --suite {params.suite} --input {input.data} --out {output} > {log} 2>&1"
+
+
+# Every table and plot is named (no folder outputs); tuningtax.analysis.report.output_names says which.
+TABLES, PLOTS = output_names(
+    {"pairs": config["pairs"], "series": config["series"]}, config["variants"], bool(config["analysis"]["labels"]))
 
 
 rule tabulate_results:
     input:
-        samples=expand(rules.measure_samples.output[0], model=STUDY_MODELS),
-        validated=expand(rules.validate_samples.output[0], model=STUDY_MODELS),
+        samples=expand("data/07_scores/{model}/samples.jsonl", model=STUDY_MODELS),
+        validated=expand("data/07_scores/{model}/samples.validated.json", model=STUDY_MODELS),
         scores_validated=rules.validate_scores.output[0],
         tasks=subset_files(),
-        labels=[project_path(config["analysis"]["labels"])] if config["analysis"]["labels"] else [],
+        labels=[local(project_path(config["analysis"]["labels"]))] if config["analysis"]["labels"] else [],
     output:
-        tables=report(directory("results/tables"), patterns=["{name}.csv"], caption="../report/tables.rst",
+        tables=report(expand("results/tables/{name}.csv", name=TABLES), caption="../report/tables.rst",
                       category="Tables"),
-        plots=report(directory("results/plots"), patterns=["{name}.png"], caption="../report/plots.rst",
+        markdown=expand("results/tables/{name}.md", name=TABLES),
+        plots=report(expand("results/plots/{name}.png", name=PLOTS), caption="../report/plots.rst",
                      category="Plots"),
         metrics="results/metrics.json",
     params:
         analysis=analysis_json(),
         labels=labels_arg,
+        tables_dir=lambda wildcards, output: os.path.dirname(output.tables[0]),
+        plots_dir=lambda wildcards, output: os.path.dirname(output.plots[0]),
         code=code_version("tabulate"),
+    resources:
+        **job_resources("tabulate_results"),
     log:
         "logs/tabulate_results.log",
     shell:
         "{PYTHON} -m tuningtax tabulate --samples {input.samples} --tasks {input.tasks} "
-        "--analysis-json {params.analysis} {params.labels} --out-dir {output.tables} --plots-dir {output.plots} "
+        "--analysis-json {params.analysis} {params.labels} --out-dir {params.tables_dir} --plots-dir {params.plots_dir} "
         "--metrics {output.metrics} > {log} 2>&1"

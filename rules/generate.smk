@@ -10,6 +10,8 @@ rule subset_tasks:
         per=flow_tasks_per_problem,
         seed=config["subset"]["seed"],
         code=code_version("subset"),
+    resources:
+        **job_resources("subset_tasks"),
     log:
         "logs/subset_tasks/{benchmark}.log",
     shell:
@@ -20,7 +22,7 @@ rule subset_tasks:
 rule generate_completions:
     input:
         tasks=rules.subset_tasks.output[0],
-        onnx="data/04_onnx/{model}/{variant}",
+        onnx=onnx_files("{model}", "{variant}"),
     output:
         completions="data/05_completions/{model}/{variant}/{benchmark}/{format}/raw_output.jsonl",
         config="data/05_completions/{model}/{variant}/{benchmark}/{format}/raw_output.jsonl.config.json",
@@ -30,15 +32,16 @@ rule generate_completions:
         batch=GEN["batch_size"],
         max_prompt=GEN["max_prompt_tokens"],
         provider=GEN["provider"],
+        onnx_dir=lambda wildcards, input: os.path.dirname(input.onnx[0]),
         code=code_version("generate"),
-    threads: workflow.cores
+    threads: job_threads("generate_completions")
     resources:
-        gpu=gpu_slots,
+        **job_resources("generate_completions"),
     log:
         "logs/generate_completions/{model}/{variant}/{benchmark}/{format}.log",
     shell:
         "{PYTHON} -m tuningtax generate --model {wildcards.model} --spec-json {params.spec} "
-        "--variant {wildcards.variant} --onnx-dir {input.onnx} --tasks {input.tasks} --format {wildcards.format} "
+        "--variant {wildcards.variant} --onnx-dir {params.onnx_dir} --tasks {input.tasks} --format {wildcards.format} "
         "--out {output.completions} --batch-size {params.batch} --max-new-tokens {params.max_new} "
         "--max-prompt-tokens {params.max_prompt} --threads {threads} --provider {params.provider} > {log} 2>&1"
 
@@ -47,47 +50,53 @@ rule validate_completions:
     input:
         data=rules.generate_completions.output.completions,
         tasks=rules.subset_tasks.output[0],
-        suite=SUITES / "completions.json",
     output:
         "data/05_completions/{model}/{variant}/{benchmark}/{format}/raw_output.validated.json",
     params:
         max_new=max_new_tokens,
+        suite="completions",  # tuningtax/validation/suites/, part of the code version
         code=code_version("validate"),
+    resources:
+        **job_resources("validate_completions"),
     log:
         "logs/validate_completions/{model}/{variant}/{benchmark}/{format}.log",
     shell:
-        "{PYTHON} -m tuningtax validate --suite {input.suite} --input {input.data} --out {output} "
+        "{PYTHON} -m tuningtax validate --suite {params.suite} --input {input.data} --out {output} "
         "--param expected_rows=@{input.tasks} --param max_new_tokens={params.max_new} > {log} 2>&1"
 
 
+# One job per level: each level is its own named file.
 rule postprocess_completions:
     input:
         tasks=rules.subset_tasks.output[0],
         completions=rules.generate_completions.output.completions,
         validated=rules.validate_completions.output[0],
     output:
-        directory("data/05_completions/{model}/{variant}/{benchmark}/{format}/levels"),
+        "data/05_completions/{model}/{variant}/{benchmark}/{format}/levels/{level}.jsonl",
     params:
-        levels=scored_levels,
         code=code_version("postprocess"),
+    resources:
+        **job_resources("postprocess_completions"),
     log:
-        "logs/postprocess_completions/{model}/{variant}/{benchmark}/{format}.log",
+        "logs/postprocess_completions/{model}/{variant}/{benchmark}/{format}/{level}.log",
     shell:
         "{PYTHON} -m tuningtax postprocess --tasks {input.tasks} --completions {input.completions} "
-        "--levels {params.levels} --out {output} > {log} 2>&1"
+        "--levels {wildcards.level} --out {output} > {log} 2>&1"
 
 
 rule validate_postprocessed:
     input:
-        data=rules.postprocess_completions.output[0],
+        data=run_level_files,
         tasks=rules.subset_tasks.output[0],
-        suite=SUITES / "postprocessed.json",
     output:
         "data/05_completions/{model}/{variant}/{benchmark}/{format}/levels.validated.json",
     params:
+        suite="postprocessed",  # tuningtax/validation/suites/, part of the code version
         code=code_version("validate"),
+    resources:
+        **job_resources("validate_postprocessed"),
     log:
         "logs/validate_postprocessed/{model}/{variant}/{benchmark}/{format}.log",
     shell:
-        "{PYTHON} -m tuningtax validate --suite {input.suite} --input {input.data} --out {output} "
+        "{PYTHON} -m tuningtax validate --suite {params.suite} --input {input.data} --out {output} "
         "--param expected_rows=@{input.tasks} > {log} 2>&1"

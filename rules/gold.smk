@@ -7,7 +7,9 @@ rule run_gold:
     params:
         sandbox=sandbox_args,
         code=code_version("gold"),
-    threads: workflow.cores
+    threads: job_threads("run_gold")
+    resources:
+        **job_resources("run_gold"),
     log:
         run="logs/run_gold/{benchmark}.log",
         timings="logs/timings/gold/{benchmark}.jsonl",
@@ -19,16 +21,18 @@ rule run_gold:
 rule validate_gold:
     input:
         data=rules.run_gold.output[0],
-        suite=SUITES / "executions.json",
     output:
         "data/06_executions/gold/{benchmark}.validated.json",
     params:
         expected_rows=expected_task_count,
+        suite="executions",  # tuningtax/validation/suites/, part of the code version
         code=code_version("validate"),
+    resources:
+        **job_resources("validate_gold"),
     log:
         "logs/validate_gold/{benchmark}.log",
     shell:
-        "{PYTHON} -m tuningtax validate --suite {input.suite} --input {input.data} --out {output} "
+        "{PYTHON} -m tuningtax validate --suite {params.suite} --input {input.data} --out {output} "
         "--param expected_rows={params.expected_rows} > {log} 2>&1"
 
 
@@ -41,6 +45,8 @@ rule gate_gold:
         "data/07_scores/gold/{benchmark}.gate.json",
     params:
         code=code_version("gold-gate"),
+    resources:
+        **job_resources("gate_gold"),
     log:
         "logs/gate_gold/{benchmark}.log",
     shell:
@@ -50,11 +56,13 @@ rule gate_gold:
 
 rule tabulate_gold:
     input:
-        expand(rules.gate_gold.output[0], benchmark=config["benchmarks"]),
+        expand("data/07_scores/gold/{benchmark}.gate.json", benchmark=config["benchmarks"]),
     output:
         "results/gold.csv",
     params:
         code=code_version("gold-table"),
+    resources:
+        **job_resources("tabulate_gold"),
     log:
         "logs/tabulate_gold.log",
     shell:

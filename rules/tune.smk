@@ -21,10 +21,6 @@ def start_spec():
     return shlex.quote(json.dumps(STUDY_MODELS[TUNING["start"]], sort_keys=True))
 
 
-def arm_out_dir(wildcards):
-    return arm_dir(wildcards.arm)
-
-
 def tuning_json():
     return shlex.quote(json.dumps(TUNING, sort_keys=True))
 
@@ -44,20 +40,20 @@ if TUNING:
             # every task a tuned checkpoint is evaluated on: overlapping training problems are refused
             evaluation=subset_files(TUNED_RUNS),
         output:
-            checkpoints=[directory(checkpoint_dir("{arm}", step)) for step in sorted(TUNING["save_steps"])],
+            checkpoints=[f"{checkpoint_dir('{arm}', step)}/{name}" for step in sorted(TUNING["save_steps"])
+                         for name in CHECKPOINT_FILES],
             train_log=arm_dir("{arm}") + "/train_log.jsonl",
             examples=arm_dir("{arm}") + "/examples.jsonl",
         params:
             spec=start_spec(),
             tuning=tuning_json(),
             start=TUNING["start"],
-            out_dir=arm_out_dir,
+            out_dir=lambda wildcards, output: os.path.dirname(output.train_log),
             device=GEN["provider"],  # cuda: train on the GPU the generation rules use
             code=code_version("tune"),
-        threads: workflow.cores
+        threads: job_threads("tune_arm")
         resources:
-            mem_mb=12000,
-            gpu=gpu_slots,
+            **job_resources("tune_arm"),
         log:
             "logs/tune/{arm}.log",
         shell:
@@ -69,22 +65,24 @@ if TUNING:
     rule validate_train_log:
         input:
             data=rules.tune_arm.output.train_log,
-            suite=SUITES / "train_log.json",
         output:
             arm_dir("{arm}") + "/train_log.validated.json",
         params:
+            suite="train_log",  # tuningtax/validation/suites/, part of the code version
             code=code_version("validate"),
+        resources:
+            **job_resources("validate_train_log"),
         log:
             "logs/validate_train_log/{arm}.log",
         shell:
-            "{PYTHON} -m tuningtax validate --suite {input.suite} --input {input.data} --out {output} > {log} 2>&1"
+            "{PYTHON} -m tuningtax validate --suite {params.suite} --input {input.data} --out {output} > {log} 2>&1"
 
     rule tabulate_trajectory:
         input:
             samples=expand("data/07_scores/{model}/samples.jsonl", model=[TUNING["start"], *TUNED]),
             validated=expand("data/07_scores/{model}/samples.validated.json", model=[TUNING["start"], *TUNED]),
-            train_logs=expand(rules.tune_arm.output.train_log, arm=ARMS),
-            train_logs_validated=expand(rules.validate_train_log.output[0], arm=ARMS),
+            train_logs=expand(arm_dir("{arm}") + "/train_log.jsonl", arm=ARMS),
+            train_logs_validated=expand(arm_dir("{arm}") + "/train_log.validated.json", arm=ARMS),
         output:
             table="results/trajectory/trajectory.md",
             csv="results/trajectory/trajectory.csv",
@@ -93,12 +91,15 @@ if TUNING:
                          caption="../report/trajectory.rst", category="Trajectory"),
         params:
             trajectory=trajectory_json(),
+            out_dir=lambda wildcards, output: os.path.dirname(output.table),
             code=code_version("trajectory"),
+        resources:
+            **job_resources("tabulate_trajectory"),
         log:
             "logs/tabulate_trajectory.log",
         shell:
             "{PYTHON} -m tuningtax trajectory --samples {input.samples} --train-logs {input.train_logs} "
-            "--trajectory-json {params.trajectory} --out-dir results/trajectory > {log} 2>&1"
+            "--trajectory-json {params.trajectory} --out-dir {params.out_dir} > {log} 2>&1"
 
 
 # `snakemake trajectory` (or `make trajectory`): the tuning lab's table and plots; empty without tuning.

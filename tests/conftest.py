@@ -66,3 +66,35 @@ def tiny_qwen_onnx(tmp_path_factory, tiny_qwen_dir) -> Path:
     out = tmp_path_factory.mktemp("tiny-onnx") / "fp32"
     export(spec, "fp32", out)
     return out
+
+
+S3_CREDENTIALS = {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing",
+                  "AWS_DEFAULT_REGION": "us-east-1"}
+
+
+@pytest.fixture(scope="session")
+def s3_endpoint():
+    """A local S3 server (moto) for the storage-plugin and DVC-remote tests: its URL; buckets are made by the
+    tests. Any credentials are accepted, but some must be set (S3_CREDENTIALS)."""
+    moto_server = pytest.importorskip("moto.server", reason="moto[server] is a test dependency")
+    server = moto_server.ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+    server.start()
+    host, port = server.get_host_and_port()
+    yield f"http://{host}:{port}"
+    server.stop()
+
+
+def make_bucket(endpoint: str, bucket: str) -> None:
+    import boto3
+
+    boto3.client("s3", endpoint_url=endpoint, region_name="us-east-1",
+                 aws_access_key_id="testing", aws_secret_access_key="testing").create_bucket(Bucket=bucket)
+
+
+def list_bucket(endpoint: str, bucket: str) -> list[str]:
+    import boto3
+
+    client = boto3.client("s3", endpoint_url=endpoint, region_name="us-east-1",
+                          aws_access_key_id="testing", aws_secret_access_key="testing")
+    return sorted(o["Key"] for page in client.get_paginator("list_objects_v2").paginate(Bucket=bucket)
+                  for o in page.get("Contents", []))

@@ -1,4 +1,5 @@
-"""A command's code version: the transitive closure of the ``tuningtax`` modules its CLI command imports.
+"""A command's code version: the transitive closure of the ``tuningtax`` modules its CLI command imports,
+with the data folders of the packages in it (validation/suites/: the expectation suites).
 
 Snakemake cannot see the code behind a ``shell:`` string and DVC only sees declared files, so each rule
 passes this fingerprint as a param and each DVC stage lists the closure as deps. It is computed from the
@@ -78,7 +79,18 @@ def import_closure(roots: tuple[str, ...], src: Path = SRC) -> list[Path]:
             raise ValueError(f"{module}: no such module under {src}")
         seen.add(module)
         stack.extend(_imported_modules(path, module, src) - seen)
-    return sorted(module_file(m, src) for m in seen)
+    files = {module_file(m, src) for m in seen}
+    return sorted(files | {f for m in seen for f in data_files(module_file(m, src))})
+
+
+def data_files(module_path: Path) -> list[Path]:
+    """A package's data: the files in its subfolders that are not packages (validation/suites/*.json). They
+    belong to the code of every command that imports the package."""
+    if module_path.name != "__init__.py":
+        return []
+    return sorted(f for d in module_path.parent.iterdir()
+                  if d.is_dir() and d.name != "__pycache__" and not (d / "__init__.py").exists()
+                  for f in d.rglob("*") if f.is_file() and "__pycache__" not in f.parts)
 
 
 def command_module(command: str) -> str:

@@ -103,8 +103,12 @@ def param_key(model: str) -> str:
     return "models." + model.replace(".", "?")
 
 
-def _relative(path: str, root: Path) -> str:
+def _relative(path: str, root: Path, workdir: Path | None = None) -> str:
+    """A job's path as DVC records it: relative to the project. Rules write source files (suites, labels)
+    relative to Snakemake's working directory, which may be another folder (``workdir``)."""
     p = Path(path)
+    if workdir is not None and not p.is_absolute() and p.parts[:1] == ("..",):
+        p = workdir / p
     if p.is_absolute():
         try:
             return p.resolve().relative_to(root.resolve()).as_posix()
@@ -113,7 +117,8 @@ def _relative(path: str, root: Path) -> str:
     return p.as_posix()
 
 
-def build_stages(jobs: list[Job], root: Path, configured: set[str] | None = None) -> dict[str, dict]:
+def build_stages(jobs: list[Job], root: Path, configured: set[str] | None = None,
+                 workdir: Path | None = None) -> dict[str, dict]:
     """`configured`: the models: keys of params (None: every model is one); other models are the tuning
     lab's checkpoints."""
     from tuningtax.codeversion import command_files
@@ -140,8 +145,8 @@ def build_stages(jobs: list[Job], root: Path, configured: set[str] | None = None
     stages: dict[str, dict] = {}
     for (position, name), stage_jobs in sorted(members.items()):
         rules, key, keys = list(GROUPS.values())[position]
-        outs = sorted({_relative(o, root) for j in stage_jobs for o in j.outputs})
-        inputs = {_relative(i, root) for j in stage_jobs for i in j.inputs} - set(outs)
+        outs = sorted({_relative(o, root, workdir) for j in stage_jobs for o in j.outputs})
+        inputs = {_relative(i, root, workdir) for j in stage_jobs for i in j.inputs} - set(outs)
         commands = sorted({c for j in stage_jobs for c in j.commands})
         code = {p.relative_to(root).as_posix() for c in commands for p in command_files(c, root / "src" / "tuningtax")}
         # rules/common.smk builds arguments and params for every rule

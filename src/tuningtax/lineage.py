@@ -67,7 +67,10 @@ def _admission(root: Path, out: str) -> list[str]:
     """What admitted an output: its GX summary, parity report, generation config or resolved source."""
     notes = []
     base = out[: -len(".jsonl")] if out.endswith(".jsonl") else out
-    for candidate in (f"{base}.validated.json", f"{out}.validated.json"):
+    # a file's own summary, or its run's (levels/{level}.jsonl -> levels.validated.json, {format}/{level}.jsonl ->
+    # {format}.validated.json)
+    run_summary = f"{Path(out).parent.as_posix()}.validated.json"
+    for candidate in (f"{base}.validated.json", f"{out}.validated.json", run_summary):
         summary = root / candidate
         if summary.is_file():
             data = json.loads(summary.read_text())
@@ -79,12 +82,12 @@ def _admission(root: Path, out: str) -> list[str]:
     config = root / f"{out}.config.json"
     if config.is_file():
         notes.append("generation config: " + json.dumps(json.loads(config.read_text()), sort_keys=True))
-    parity = root / out / "parity.json"
-    if parity.is_file():
+    parity = root / out
+    if out.startswith("data/04_onnx/") and parity.name == "parity.json" and parity.is_file():
         data = json.loads(parity.read_text())
         notes.append("parity: " + json.dumps({k: data[k] for k in sorted(data) if not isinstance(data[k], (list, dict))},
                                              sort_keys=True))
-    onnx = re.match(r"^data/04_onnx/([^/]+)/", out + "/")
+    onnx = re.match(r"^data/04_onnx/([^/]+)/[^/]+/parity\.json$", out)
     source = root / "data" / "03_models" / f"{onnx.group(1)}.source.txt" if onnx else None
     if source is not None and source.is_file():
         notes.append(f"checkpoint resolved from ({source.relative_to(root)}): " + " ".join(source.read_text().split()))
@@ -133,7 +136,10 @@ def trace(root: Path, target: str, row: dict[str, str] | None = None, out=sys.st
     """Print the chain; True when every file and stage in it matches dvc.lock."""
     lock = Lock(root)
     held_by = lock.out_of(target)
-    if held_by is None:
+    # a folder (results/tables) stands for the tracked files in it
+    folder = target.rstrip("/") + "/"
+    held = [held_by] if held_by is not None else sorted(p for p in lock.producer if p.startswith(folder))
+    if not held:
         raise UserError(f"{target}: no stage of dvc.lock writes it (run `dvc repro`, or name a tracked output)")
     traced = True
     seen: set[str] = set()
@@ -183,7 +189,8 @@ def trace(root: Path, target: str, row: dict[str, str] | None = None, out=sys.st
 
     if row:
         emit(f"row {', '.join(f'{k}={v}' for k, v in row.items())} of {target}", 0)
-    walk(held_by, 0)
+    for path in held:
+        walk(path, 0)
     print("every file and stage above matches dvc.lock" if traced else
           "NOT fully traced: the UNTRACED entries above differ from dvc.lock", file=out)
     return traced

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from conftest import REPO, SHARED, build_tiny_qwen
+from conftest import REPO, S3_CREDENTIALS, SHARED, build_tiny_qwen, list_bucket, make_bucket
 
 pytestmark = pytest.mark.slow
 
@@ -139,6 +139,29 @@ def test_push_clone_pull_recomputes_nothing(project, tmp_path):
     dry = sh(clone, sys.executable, "-m", "snakemake", "-n", "--cores", "1")
     assert "Nothing to be done" in dry.stdout + dry.stderr, dry.stdout[-3000:]
     for table in sorted((project / "results" / "tables").glob("*")) + [project / "results" / "scores.csv"]:
+        assert table.read_bytes() == (clone / table.relative_to(project)).read_bytes(), table.name
+
+
+def test_the_round_trip_through_an_s3_remote_recomputes_nothing(project, tmp_path, s3_endpoint):
+    """The same round trip with the DVC cache pushed to an S3 remote (a local S3 server): push, clone, pull."""
+    pytest.importorskip("dvc_s3", reason="make setup EXTRA=s3")
+    make_bucket(s3_endpoint, "tuningtax-dvc")
+    s3 = ENV | S3_CREDENTIALS
+    sh(project, "dvc", "remote", "add", "--local", "s3store", "s3://tuningtax-dvc/cache")
+    sh(project, "dvc", "remote", "modify", "--local", "s3store", "endpointurl", s3_endpoint)
+    assert subprocess.run(["dvc", "push", "-q", "-r", "s3store"], cwd=project, env=s3).returncode == 0
+    assert any(k.startswith("cache/files/md5/") for k in list_bucket(s3_endpoint, "tuningtax-dvc"))
+    clone = tmp_path / "clone"
+    sh(tmp_path, "git", "clone", "-q", str(project), str(clone))
+    sh(clone, "dvc", "remote", "add", "--local", "s3store", "s3://tuningtax-dvc/cache")
+    sh(clone, "dvc", "remote", "modify", "--local", "s3store", "endpointurl", s3_endpoint)
+    pull = subprocess.run([sys.executable, "-m", "tuningtax", "pull", "--remote", "s3store"], cwd=clone, env=s3,
+                          capture_output=True, text=True, timeout=900)
+    assert pull.returncode == 0, pull.stdout[-2000:] + pull.stderr[-2000:]
+    assert ran_stages(sh(clone, "dvc", "repro")) == []
+    dry = sh(clone, sys.executable, "-m", "snakemake", "-n", "--cores", "1")
+    assert "Nothing to be done" in dry.stdout + dry.stderr, dry.stdout[-3000:]
+    for table in sorted((project / "results" / "tables").glob("*")):
         assert table.read_bytes() == (clone / table.relative_to(project)).read_bytes(), table.name
 
 

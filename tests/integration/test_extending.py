@@ -128,11 +128,14 @@ def test_the_dry_run_schedules_the_new_entries(extended):
     assert "--model toy-model" in out and '"family": "toy-coder"' in out
     assert re.search(r"generate --model toy-model .*--tasks data/02_subsets/toy-infill\.jsonl --format suffix-first",
                      out)
-    # the new level applies to every mode; first-line, opt-in, stays with the single-line benchmark
-    assert re.search(r"--tasks data/02_subsets/toy-infill\.jsonl --completions \S+ "
-                     r"--levels raw,stop-cut,code-extract,drop-trailing-comments ", out)
-    assert re.search(r"--tasks data/02_subsets/humaneval-single-line\.jsonl --completions \S+ "
-                     r"--levels raw,stop-cut,first-line,code-extract,drop-trailing-comments ", out)
+    # the new level applies to every mode (one post-processing job per level); first-line, opt-in, stays with
+    # the single-line benchmark
+    def scheduled_levels(benchmark):
+        return set(re.findall(rf"--completions data/05_completions/[^/\s]+/[^/\s]+/{benchmark}/[^/\s]+/"
+                              r"raw_output\.jsonl --levels (\S+) ", out))
+    assert scheduled_levels("toy-infill") == {"raw", "stop-cut", "code-extract", "drop-trailing-comments"}
+    assert scheduled_levels("humaneval-single-line") == {"raw", "stop-cut", "first-line", "code-extract",
+                                                         "drop-trailing-comments"}
     run("-m", "tuningtax", "dvc-yaml")
     assert "generate-toy-model" in (root / "dvc.yaml").read_text()
 
@@ -142,7 +145,7 @@ def test_the_commands_build_validate_postprocess_and_measure_with_them(extended,
     root, run, *_ = extended
     tasks = tmp_path / "tasks.jsonl"
     run("-m", "tuningtax", "tasks", "--benchmark", "toy-infill", "--out", str(tasks))
-    run("-m", "tuningtax", "validate", "--suite", "gx/expectations/tasks.json", "--input", str(tasks),
+    run("-m", "tuningtax", "validate", "--suite", "tasks", "--input", str(tasks),
         "--out", str(tmp_path / "tasks.validated.json"), "--param", "expected_rows=3",
         "--param", "benchmark=toy-infill")
     raw = "    total = a + b\n# adds the numbers\n"
@@ -153,7 +156,7 @@ def test_the_commands_build_validate_postprocess_and_measure_with_them(extended,
     level_file = tmp_path / "levels" / "drop-trailing-comments.jsonl"
     assert json.loads(level_file.read_text().splitlines()[0])["completion"] == "    total = a + b\n"
     # the suite's allowed levels come from the registry, so the new level passes it
-    run("-m", "tuningtax", "validate", "--suite", "gx/expectations/postprocessed.json", "--input", str(level_file),
+    run("-m", "tuningtax", "validate", "--suite", "postprocessed", "--input", str(level_file),
         "--out", str(tmp_path / "levels.validated.json"), "--param", f"expected_rows=@{tasks}")
     check = run("-c", f"""
 import json

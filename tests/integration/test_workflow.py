@@ -82,10 +82,11 @@ def test_dvc_stages_hold_every_snakemake_output_once(tmp_path):
     for stage in stages.values():
         assert "always_changed" not in stage and "persist" not in str(stage)
     configured = set(yaml.safe_load((REPO / "params.yaml").read_text())["models"])
-    assert build_stages(jobs, REPO, configured) == stages
+    assert build_stages(jobs, REPO, configured, workdir=tmp_path) == stages
 
 
 def test_tuned_checkpoints_get_their_own_stages_and_stay_out_of_the_study_tables():
+    from tuningtax.bundle import CHECKPOINT_FILES
     from tuningtax.config import validate_params
     from tuningtax.tune.plan import tuned_models
 
@@ -96,7 +97,8 @@ def test_tuned_checkpoints_get_their_own_stages_and_stay_out_of_the_study_tables
     for name, entry in tuned.items():
         for group in ("export", "generate", "execute", "measure"):
             assert f"{group}-{name}" in stages
-        assert entry["source"].removeprefix("./") in stages[f"export-{name}"]["deps"]
+        folder = entry["source"].removeprefix("./")
+        assert {f"{folder}/{f}" for f in CHECKPOINT_FILES} <= set(stages[f"export-{name}"]["deps"])
         assert f"data/07_scores/{name}/samples.jsonl" in stages["trajectory"]["deps"]
     assert not [d for d in stages["tables"]["deps"] if any(f"/{name}/" in d for name in tuned)]
     for arm in params["tuning"]["arms"]:

@@ -17,7 +17,7 @@ from pathlib import Path
 import pandas as pd
 
 from tuningtax.errors import UserError
-from tuningtax.jsonl import read_jsonl, write_jsonl
+from tuningtax.jsonl import expand_jsonl_inputs, read_jsonl, write_jsonl
 from tuningtax.metrics import compute_metrics
 from tuningtax.models.variants import model_key
 from tuningtax.scoring.table import keys_from_path
@@ -36,53 +36,74 @@ def load_tasks(paths: list[Path]) -> dict[str, dict[str, Task]]:
     return tasks
 
 
-def collect(execution_dirs: list[Path], completions_root: Path, tasks: dict[str, dict[str, Task]]) -> list[dict]:
+def index_completions(paths: list[Path]) -> tuple[dict[tuple, Path], dict[tuple, Path]]:
+    """Generation records by (model, variant, benchmark, format) and post-processed files by those keys plus
+    level, from the files' own paths (so the files may sit anywhere storage puts them)."""
+    raw, levels = {}, {}
+    for path in paths:
+        if path.name == "raw_output.jsonl":
+            raw[tuple(keys_from_path(path.parent, KEYS).values())] = path
+        elif path.parent.name == "levels":
+            level_keys = tuple(keys_from_path(path.parent.parent, KEYS).values())
+            levels[(*level_keys, path.stem)] = path
+        else:
+            raise UserError(f"{path}: expected .../{{format}}/raw_output.jsonl or "
+                            ".../{format}/levels/{level}.jsonl")
+    return raw, levels
+
+
+def collect(execution_files: list[Path], completion_files: list[Path],
+            tasks: dict[str, dict[str, Task]]) -> list[dict]:
+    raw_files, level_files = index_completions(completion_files)
     rows = []
-    for exec_dir in execution_dirs:
-        keys = keys_from_path(exec_dir, KEYS)
-        gen_dir = completions_root.joinpath(*(keys[k] for k in KEYS))
-        generation = {(r["task_id"], r["sample"]): r for r in read_jsonl(gen_dir / "raw_output.jsonl")}
+    for result_file in execution_files:
+        keys = keys_from_path(result_file.parent, KEYS)
+        run, level = tuple(keys[k] for k in KEYS), result_file.stem
+        if run not in raw_files or (*run, level) not in level_files:
+            raise UserError(f"{result_file}: its raw_output.jsonl or levels/{level}.jsonl was not given with "
+                            "--completions; pass every file the executions were made from")
+        generation = {(r["task_id"], r["sample"]): r for r in read_jsonl(raw_files[run])}
+        processed = {(r["task_id"], r["sample"]): r for r in read_jsonl(level_files[(*run, level)])}
         bench_tasks = tasks.get(keys["benchmark"])
         if bench_tasks is None:
-            raise UserError(f"{exec_dir}: no task file for benchmark {keys['benchmark']!r}; pass it with --tasks")
-        for result_file in sorted(exec_dir.glob("*.jsonl")):
-            level = result_file.stem
-            processed = {(r["task_id"], r["sample"]): r for r in read_jsonl(gen_dir / "levels" / f"{level}.jsonl")}
-            for result in read_jsonl(result_file):
-                key = (result["task_id"], result["sample"])
-                if key not in processed or key not in generation:
-                    raise UserError(f"{result_file}: {key} has no completion in {gen_dir}; the folders are out of "
-                                    "step: rerun the pipeline")
-                gen, post = generation[key], processed[key]
-                sample = {"raw_output": gen["raw_output"], "completion": post["completion"],
-                          "stop_reason": gen["stop_reason"]}
-                task = bench_tasks[result["task_id"]]
-                metrics = compute_metrics(sample, task, bool(result["passed"]))
-                status = taxonomy_status(result["status"], result.get("detail", ""))
-                rows.append({
-                    **keys, "model": model_key(keys["model"], keys["variant"]), "checkpoint": keys["model"],
-                    "level": level,
-                    "task_id": result["task_id"], "source_id": task.source_id, "mode": task.mode,
-                    "sample": result["sample"], "passed": bool(result["passed"]), "status": result["status"],
-                    "failure_status": status, "n_new_tokens": gen["n_new_tokens"],
-                    "category": classify(result, None, metrics),
-                    **metrics,
-                })
+            raise UserError(f"{result_file}: no task file for benchmark {keys['benchmark']!r}; pass it with --tasks")
+        for result in read_jsonl(result_file):
+            key = (result["task_id"], result["sample"])
+            if key not in processed or key not in generation:
+                raise UserError(f"{result_file}: {key} has no completion in {level_files[(*run, level)]}; the "
+                                "files are out of step: rerun the pipeline")
+            gen, post = generation[key], processed[key]
+            sample = {"raw_output": gen["raw_output"], "completion": post["completion"],
+                      "stop_reason": gen["stop_reason"]}
+            task = bench_tasks[result["task_id"]]
+            metrics = compute_metrics(sample, task, bool(result["passed"]))
+            status = taxonomy_status(result["status"], result.get("detail", ""))
+            rows.append({
+                **keys, "model": model_key(keys["model"], keys["variant"]), "checkpoint": keys["model"],
+                "level": level,
+                "task_id": result["task_id"], "source_id": task.source_id, "mode": task.mode,
+                "sample": result["sample"], "passed": bool(result["passed"]), "status": result["status"],
+                "failure_status": status, "n_new_tokens": gen["n_new_tokens"],
+                "category": classify(result, None, metrics),
+                **metrics,
+            })
     return rows
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--executions", nargs="+", required=True, type=Path,
-                        help="execution folders .../{model}/{variant}/{benchmark}/{format}")
-    parser.add_argument("--completions-root", type=Path, default=Path("data/05_completions"),
-                        help="where each execution folder's generation and levels are read (declared as "
-                             "the rule's inputs)")
+                        help="execution results .../{model}/{variant}/{benchmark}/{format}/{level}.jsonl, or "
+                             "folders of them")
+    parser.add_argument("--completions", nargs="+", required=True, type=Path,
+                        help="the generation records (.../{format}/raw_output.jsonl) and post-processed files "
+                             "(.../{format}/levels/{level}.jsonl) the executions were made from")
     parser.add_argument("--tasks", nargs="+", required=True, type=Path, help="the task files the runs used")
     parser.add_argument("--out", required=True, type=Path, help="per-sample JSONL")
 
 
 def run(args: argparse.Namespace) -> int:
-    rows = collect(args.executions, args.completions_root, load_tasks(args.tasks))
+    executions = expand_jsonl_inputs(args.executions, "execution results")
+    rows = collect(sorted(executions), args.completions, load_tasks(args.tasks))
     if not rows:
         raise UserError("no execution results found in the given folders")
     frame = pd.DataFrame(rows)

@@ -23,17 +23,15 @@ import warnings
 from pathlib import Path
 from typing import Any
 
+from tuningtax.bundle import ASSETS, ONNX_FILES, ONNX_GRAPH, pack_assets, single_external_data, unpacked
 from tuningtax.errors import UserError
 from tuningtax.export.graph_edits import group_kv_attention, slice_last_position
 from tuningtax.export.parity import MAX_NEW_TOKENS, onnx_tokens, parity_report, probe_ids, torch_greedy
 from tuningtax.export.quantize import INT8_SCHEME, quantize_int8
-from tuningtax.generate.engine import EXTERNAL_DATA_SUFFIXES
 from tuningtax.models.families import get_family, pad_token_id, stop_token_ids
 from tuningtax.models.sources import log, publish_dir, resolve_source
 from tuningtax.models.spec import ModelSpec
 from tuningtax.models.variants import VARIANTS
-
-_GRAPH_FILE_SUFFIXES = (".onnx", *EXTERNAL_DATA_SUFFIXES)
 
 
 @contextlib.contextmanager
@@ -71,10 +69,16 @@ def _header(spec: ModelSpec, variant: str, stop_ids: list[int], edits: list[str]
 
 
 
-def _build_fp32(spec: ModelSpec, tmp: Path, threads: int, last_logits: bool, grouped_kv: bool) -> dict[str, Any]:
+def _build_fp32(spec: ModelSpec, tmp: Path, threads: int, last_logits: bool, grouped_kv: bool,
+                source_dir: Path | None) -> dict[str, Any]:
+    with unpacked(source_dir or resolve_source(spec)) as hf_dir:
+        return _export_fp32(spec, hf_dir, tmp, threads, last_logits, grouped_kv)
+
+
+def _export_fp32(spec: ModelSpec, hf_dir: Path, tmp: Path, threads: int, last_logits: bool,
+                 grouped_kv: bool) -> dict[str, Any]:
     from optimum.exporters.onnx import main_export
 
-    hf_dir = resolve_source(spec)
     log(f"exporting {spec.name} from {hf_dir} to ONNX fp32 (about a minute for 0.5B parameters)")
     # optimum's own validation compares random inputs at 1e-5; the greedy parity below is the stronger gate.
     start = time.perf_counter()
@@ -87,6 +91,7 @@ def _build_fp32(spec: ModelSpec, tmp: Path, threads: int, last_logits: bool, gro
         main_export(os.fspath(hf_dir), output=tmp, task="text-generation-with-past", do_validation=False)
     gc.collect()
     log(f"exported in {time.perf_counter() - start:.0f} s")
+    single_external_data(tmp / ONNX_GRAPH)
     edits = []
     if last_logits:
         slice_last_position(tmp / "model.onnx")
@@ -131,10 +136,9 @@ def _build_int8(spec: ModelSpec, tmp: Path, fp32_dir: Path, threads: int) -> dic
     if not ref.get("passed"):
         raise UserError(f"{fp32_parity}: the fp32 export did not pass parity; re-export fp32")
     log(f"quantizing {fp32_dir} to int8 ({INT8_SCHEME['op']}, blocks of {INT8_SCHEME['block_size']})")
-    quantize_int8(fp32_dir / "model.onnx", tmp / "model.onnx")
-    for item in fp32_dir.iterdir():  # config, generation config and tokenizer files travel with the graph
-        if item.is_file() and item.name != "parity.json" and not item.name.endswith(_GRAPH_FILE_SUFFIXES):
-            shutil.copy2(item, tmp / item.name)
+    quantize_int8(fp32_dir / ONNX_GRAPH, tmp / ONNX_GRAPH)
+    single_external_data(tmp / ONNX_GRAPH)
+    shutil.copy2(fp32_dir / ASSETS, tmp / ASSETS)  # config, generation config and tokenizer travel with the graph
     tokenizer = _load_tokenizer(tmp)
     stop_ids = stop_token_ids(get_family(spec.family), tokenizer)
     rows = probe_ids(get_family(spec.family), tokenizer)
@@ -151,12 +155,14 @@ def _build_int8(spec: ModelSpec, tmp: Path, fp32_dir: Path, threads: int) -> dic
 
 
 def export(spec: ModelSpec, variant: str, out_dir: Path, threads: int = 1, fp32_dir: Path | None = None,
-           force: bool = False, last_logits: bool = False, grouped_kv: bool = True) -> dict[str, Any]:
+           force: bool = False, last_logits: bool = False, grouped_kv: bool = True,
+           source_dir: Path | None = None) -> dict[str, Any]:
     """Export ``spec`` as ``variant`` into ``out_dir`` (created atomically); returns the parity report.
 
     ``last_logits`` (fp32 only; int8 inherits it from its fp32 source) applies ``slice_last_position``
     before the parity check; ``grouped_kv`` (fp32, likewise inherited) applies ``group_kv_attention`` where the
-    graph repeats KV heads. Both edits are listed in parity.json's ``graph_edits``."""
+    graph repeats KV heads. Both edits are listed in parity.json's ``graph_edits``. ``source_dir``: read the
+    checkpoint from there instead of the spec's source (a rule passes its declared input)."""
     if variant not in VARIANTS:
         raise UserError(f"variant {variant!r} is unknown; expected one of {', '.join(VARIANTS)}")
     out_dir = Path(out_dir)
@@ -166,13 +172,15 @@ def export(spec: ModelSpec, variant: str, out_dir: Path, threads: int = 1, fp32_
     tmp = Path(tempfile.mkdtemp(dir=out_dir.parent, prefix=f".{out_dir.name}.tmp-"))
     try:
         if variant == "fp32":
-            report = _build_fp32(spec, tmp, threads, last_logits, grouped_kv)
+            report = _build_fp32(spec, tmp, threads, last_logits, grouped_kv, source_dir)
         else:
             if last_logits or not grouped_kv:
                 raise UserError(f"{'--last-logits' if last_logits else '--no-grouped-kv'} applies to fp32 exports; "
                                 "int8 inherits the graph of its fp32 source")
             report = _build_int8(spec, tmp, Path(fp32_dir) if fp32_dir else out_dir.parent / "fp32", threads)
         _write_json(tmp / "parity.json", report)
+        if variant == "fp32":
+            pack_assets(tmp, keep=ONNX_FILES)
         if out_dir.exists():
             shutil.rmtree(out_dir)
         publish_dir(tmp, out_dir)

@@ -16,6 +16,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--variant", choices=VARIANTS, default="fp32")
     parser.add_argument("--out", type=Path, help=f"output folder (default {DEFAULT_ONNX_ROOT}/MODEL/VARIANT)")
     parser.add_argument("--fp32-dir", type=Path, help="int8 only: the fp32 export to quantize (default: OUT/../fp32)")
+    parser.add_argument("--source-dir", type=Path,
+                        help="fp32: read the checkpoint from this folder instead of the spec's source (a workflow "
+                             "passes the files it declared, wherever storage put them)")
     parser.add_argument("--threads", type=int, default=None, help="CPU threads (default $OMP_NUM_THREADS or all)")
     parser.add_argument("--force", action="store_true", help="replace an existing output folder")
     parser.add_argument("--last-logits", action="store_true",
@@ -37,6 +40,6 @@ def run(args: argparse.Namespace) -> int:
 
     torch.set_num_threads(threads)
     report = export(spec, args.variant, out, threads=threads, fp32_dir=args.fp32_dir, force=args.force,
-                    last_logits=args.last_logits, grouped_kv=args.grouped_kv)
+                    last_logits=args.last_logits, grouped_kv=args.grouped_kv, source_dir=args.source_dir)
     print(json.dumps({k: report[k] for k in ("variant", "prompts_identical", "token_agreement", "passed")}))
     return 0

@@ -76,11 +76,18 @@ def load_session(onnx_dir: str | Path, threads: int = 1, provider: str = "cpu") 
 
 
 def load_tokenizer(folder: str | Path) -> Any:
-    """The tokenizer saved beside an export (or in an HF folder); a folder without one is a UserError."""
+    """The tokenizer saved beside an export (in its assets.tar) or in an HF folder; a folder without one is a
+    UserError."""
+    from tuningtax.bundle import unpacked
+
+    with unpacked(folder) as files:
+        return _load_tokenizer_files(Path(folder), files)
+
+
+def _load_tokenizer_files(folder: Path, files: Path) -> Any:
     from transformers import AutoTokenizer
 
-    folder = Path(folder)
-    if not any((folder / name).exists() for name in ("tokenizer.json", "tokenizer_config.json", "tokenizer.model")):
+    if not any((files / name).exists() for name in ("tokenizer.json", "tokenizer_config.json", "tokenizer.model")):
         raise UserError(f"{folder}: holds no tokenizer (tokenizer.json / tokenizer_config.json); the export or "
                         "checkpoint folder is incomplete: rebuild it")
     try:
@@ -88,7 +95,7 @@ def load_tokenizer(folder: str | Path) -> Any:
         # and asks for fix_mistral_regex=True. For these tokenizers that is a false positive
         # (huggingface/transformers#44031) and the "fix" changes their token ids; passing False keeps them and
         # silences the warning.
-        return AutoTokenizer.from_pretrained(folder, fix_mistral_regex=False)
+        return AutoTokenizer.from_pretrained(files, fix_mistral_regex=False)
     except (OSError, ValueError) as err:
         raise UserError(f"{folder}: its tokenizer cannot be loaded ({str(err).splitlines()[0][:200]}); "
                         "rebuild the folder") from None

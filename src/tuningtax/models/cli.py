@@ -58,12 +58,21 @@ def default_threads() -> int:
 
 def add_arguments_fetch_model(parser: argparse.ArgumentParser) -> None:
     add_spec_arguments(parser)
+    parser.add_argument("--source-dir", type=Path,
+                        help="a local checkpoint's files where the workflow's storage put them: checked there, and "
+                             "the spec's source is recorded")
 
 
 def run_fetch_model(args: argparse.Namespace) -> int:
     from tuningtax.models.sources import resolve_source
 
     spec = load_spec(args.model, args.params, args.spec_json)
+    if args.source_dir is not None:
+        if spec.source_kind != "local":
+            raise UserError(f"--source-dir is for local checkpoints; model {spec.name} comes from {spec.source}")
+        resolve_source(spec.model_copy(update={"source": str(args.source_dir)}))
+        print(Path(spec.source).as_posix())
+        return 0
     resolved = Path(resolve_source(spec)).resolve()
     # The printed path is a tracked record: inside the project it is written relative to it, so checkouts in
     # other folders record the same bytes.

@@ -16,6 +16,7 @@ import sys
 import tempfile
 from pathlib import Path
 
+from tuningtax.bundle import ASSETS
 from tuningtax.errors import UserError
 from tuningtax.models.spec import ModelSpec
 
@@ -127,7 +128,7 @@ def resolve_source(spec: ModelSpec) -> Path:
         return convert_gguf(gguf, sha256_file(gguf), provenance={"source": spec.source})
     if kind == "local":
         folder = Path(spec.source).expanduser()
-        if not (folder / "config.json").is_file():
+        if not (folder / "config.json").is_file() and not (folder / ASSETS).is_file():
             raise UserError(f"model {spec.name}: {spec.source} is not an HF model folder (no config.json)")
         return folder
     from huggingface_hub import snapshot_download

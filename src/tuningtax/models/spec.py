@@ -48,6 +48,8 @@ class ModelEntry(StrictModel):
                                                   "or offline-qwen2.5-coder-0.5b-instruct")
     revision: str | None = Field(None, description="hub revision or commit (required for hub ids)")
     step: int | None = Field(None, description="training step (role checkpoint only)")
+    size_b: float | None = Field(None, gt=0, description="billions of parameters, for the resources a cluster job "
+                                                         "asks for (default: read from the name or source, else 1)")
 
     @model_validator(mode="after")
     def _consistent(self):

@@ -214,10 +214,14 @@ def save_checkpoint(model, step_weights: Path, tokenizer_dir: Path, out: Path, c
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(dir=out.parent, prefix=f".{out.name}.tmp-"))
     try:
-        merged.save_pretrained(tmp, safe_serialization=True)
+        # one weights file whatever the size (tuningtax.bundle: a checkpoint is a fixed set of named files)
+        merged.save_pretrained(tmp, safe_serialization=True, max_shard_size="1000GB")
         AutoTokenizer.from_pretrained(tokenizer_dir, fix_mistral_regex=False).save_pretrained(tmp)
         (tmp / "tuning.json").write_text(json.dumps(card, indent=1, sort_keys=True) + "\n")
+        from tuningtax.bundle import CHECKPOINT_FILES, pack_assets
         from tuningtax.models.sources import publish_dir
+
+        pack_assets(tmp, keep=CHECKPOINT_FILES)
 
         if out.exists():
             shutil.rmtree(out)

@@ -1,1 +1,1 @@
-"""Validation of every intermediate with its Great Expectations suite (gx/expectations/)."""
+"""Validation of every intermediate with its Great Expectations suite (validation/suites/)."""

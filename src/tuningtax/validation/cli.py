@@ -30,7 +30,8 @@ def _parse_param(text: str) -> tuple[str, object]:
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--suite", required=True, help="suite name in gx/expectations/ or a JSON path")
+    parser.add_argument("--suite", required=True,
+                        help="suite name (src/tuningtax/validation/suites/NAME.json) or a JSON path")
     parser.add_argument("--input", required=True, nargs="+", help="JSONL or CSV files, or folders of *.jsonl")
     parser.add_argument("--out", required=True, help="summary JSON, written only on success")
     parser.add_argument("--param", action="append", type=_parse_param, default=[], metavar="KEY=VALUE",

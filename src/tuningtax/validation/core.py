@@ -1,10 +1,10 @@
 """Great Expectations validation of pipeline intermediates.
 
-Suites live as JSON in gx/expectations/ (reviewed like code). A string value "$name" in an expectation's
-kwargs is replaced by a run parameter (e.g. the expected row count of a benchmark), and "registry:NAME" by
-the names a registry holds (REGISTRY_VALUES), so a new level or failure category is allowed without
-editing a suite. The summary returned is
-deterministic (no run ids or timestamps) so it can be tracked; GX's full result goes to the log.
+Suites live as JSON in validation/suites/ (reviewed like code, and part of the code version). A string value
+"$name" in an expectation's kwargs is replaced by a run parameter (e.g. the expected row count of a
+benchmark), and "registry:NAME" by the names a registry holds (REGISTRY_VALUES), so a new level or failure
+category is allowed without editing a suite. The summary returned is deterministic (no run ids or
+timestamps) so it can be tracked; GX's full result goes to the log.
 """
 
 from __future__ import annotations
@@ -15,7 +15,8 @@ from pathlib import Path
 
 from tuningtax.errors import UserError
 
-SUITE_DIR = Path(__file__).resolve().parents[3] / "gx" / "expectations"
+# Data of this package: tuningtax.codeversion counts it into the code of every command that validates.
+SUITE_DIR = Path(__file__).resolve().parent / "suites"
 
 
 class ValidationFailed(UserError):

@@ -5,11 +5,13 @@ from __future__ import annotations
 
 import json
 import shutil
+import tarfile
 from pathlib import Path
 
 import numpy as np
 import pytest
 
+from tuningtax.bundle import ASSETS, ONNX_FILES
 from tuningtax.errors import UserError
 import tuningtax.export as export_mod
 from tuningtax.export import export
@@ -71,7 +73,10 @@ def test_fp32_export_passes_parity(onnx_root):
     assert report["variant"] == "fp32" and report["model"]["name"] == "tiny-qwen"
     assert len(report["probes"]) == 3 and all(len(p["reference"]) == 16 for p in report["probes"])
     assert report["probes"][1]["prompt_ids"][0] == 151659  # the FIM probe uses the family's layout
-    assert (onnx_root / "fp32" / "model.onnx").exists() and (onnx_root / "fp32" / "tokenizer.json").exists()
+    # a fixed set of named files (tuningtax.bundle): the config and tokenizer travel in assets.tar
+    assert sorted(p.name for p in (onnx_root / "fp32").iterdir()) == sorted(ONNX_FILES)
+    with tarfile.open(onnx_root / "fp32" / ASSETS) as tar:
+        assert {"config.json", "tokenizer.json", "tokenizer_config.json"} <= set(tar.getnames())
     assert not [p for p in onnx_root.iterdir() if p.name.startswith(".")]  # no temp folders left
 
 
@@ -81,7 +86,8 @@ def test_int8_reports_agreement(onnx_root):
     assert 0.0 <= report["token_agreement"] <= 1.0 and 0.0 <= report["prompts_identical"] <= 1.0
     fp32 = json.loads((onnx_root / "fp32" / "parity.json").read_text())
     assert [p["reference"] for p in report["probes"]] == [p["reference"] for p in fp32["probes"]]
-    assert (onnx_root / "int8" / "model.onnx").exists() and (onnx_root / "int8" / "config.json").exists()
+    assert sorted(p.name for p in (onnx_root / "int8").iterdir()) == sorted(ONNX_FILES)
+    assert (onnx_root / "int8" / ASSETS).read_bytes() == (onnx_root / "fp32" / ASSETS).read_bytes()
     assert report["quantization"] == export_mod.INT8_SCHEME
 
 

@@ -24,19 +24,20 @@ SHARED_FS = ["persistence", "software-deployment", "sources", "source-cache"]  #
 ENV = os.environ | {"OMP_NUM_THREADS": "1", "PATH": f"{Path(sys.executable).parent}:{os.environ['PATH']}"}
 
 
-def study_params(base: Path, instruct: Path) -> dict:
+def study_params(instruct: Path) -> dict:
+    """One tiny checkpoint, single-line Flow and Command, 2 problems: every rule, few jobs (each job here is a
+    Snakemake process of its own, about 7 s of start-up on 2 cores)."""
     params = yaml.safe_load((REPO / "params.yaml").read_text())
     params.update({
         "benchmarks": ["humaneval-single-line", "humaneval-command"],
         "benchmark_mirror": str(SHARED / "benchmarks"),  # a param the cluster profile maps to a shared folder
-        "models": {"tiny-base": {"family": "qwen2.5-coder", "role": "base", "source": str(base)},
-                   "tiny-instruct": {"family": "qwen2.5-coder", "role": "instruct", "source": str(instruct)}},
+        "models": {"tiny-instruct": {"family": "qwen2.5-coder", "role": "instruct", "source": str(instruct)}},
         "generation": {**params["generation"], "batch_size": 4,
                        "max_new_tokens": {"flow": 8, "completion": 8, "command": 8}},
         "subset": {"n_problems": 2, "max_flow_tasks_per_problem": 2, "seed": 0},
         "runs": [{"benchmark": "humaneval-single-line", "formats": ["fim-psm"]},
                  {"benchmark": "humaneval-command", "formats": ["command-chat"]}],
-        "pairs": [{"base": "tiny-base", "instruct": "tiny-instruct"}],
+        "pairs": [],
         "analysis": {**params["analysis"], "n_resamples": 200,
                      "three_mode": {**params["analysis"]["three_mode"], "completion": None,
                                     "command": {"benchmark": "humaneval-command", "format": "command-chat",
@@ -54,9 +55,9 @@ def snakemake(root: Path, *args: str, env: dict | None = None, timeout: int = 24
     return run
 
 
-def project(root: Path, models: tuple[Path, Path]) -> Path:
+def project(root: Path, model: Path) -> Path:
     root.mkdir(parents=True, exist_ok=True)
-    (root / "params.yaml").write_text(yaml.safe_dump(study_params(*models)))
+    (root / "params.yaml").write_text(yaml.safe_dump(study_params(model)))
     return root
 
 
@@ -73,26 +74,24 @@ def profile_groups() -> list[str]:
 
 
 @pytest.fixture(scope="module")
-def models(tmp_path_factory, qwen_tokenizer_dir) -> tuple[Path, Path]:
-    root = tmp_path_factory.mktemp("remote-models")
-    return (build_tiny_qwen(root / "tiny-base", qwen_tokenizer_dir, seed=1),
-            build_tiny_qwen(root / "tiny-instruct", qwen_tokenizer_dir, seed=2))
+def model(tmp_path_factory, qwen_tokenizer_dir) -> Path:
+    return build_tiny_qwen(tmp_path_factory.mktemp("remote-model") / "tiny-instruct", qwen_tokenizer_dir, seed=2)
 
 
 @pytest.fixture(scope="module")
-def local_tables(tmp_path_factory, models) -> dict[str, bytes]:
-    root = project(tmp_path_factory.mktemp("local-run"), models)
+def local_tables(tmp_path_factory, model) -> dict[str, bytes]:
+    root = project(tmp_path_factory.mktemp("local-run"), model)
     snakemake(root, "--cores", "2")
     found = tables(root)
-    assert "results/tables/tax.csv" in found
+    assert {"results/tables/prompt_grid.csv", "results/tables/three_mode.csv", "results/scores.csv"} <= set(found)
     return found
 
 
-def test_every_job_apart_against_storage_outside_the_tree(tmp_path, models, local_tables):
+def test_every_job_apart_against_storage_outside_the_tree(tmp_path, model, local_tables):
     """cluster-generic: each job (or group of jobs) a separate process started by a submit script; fs storage:
     every declared input is fetched from a folder outside the working tree and every output sent there, so a
     file a rule reads without declaring it is missing where the job runs."""
-    root, store, log = project(tmp_path / "run", models), tmp_path / "store", tmp_path / "cluster"
+    root, store, log = project(tmp_path / "run", model), tmp_path / "store", tmp_path / "cluster"
     log.mkdir()
     submit = str(FAKES / "cluster" / "submit.sh")
     snakemake(root, "--executor", "cluster-generic", "--cluster-generic-submit-cmd", submit,
@@ -124,41 +123,44 @@ def test_the_same_harness_fails_a_rule_that_reads_an_undeclared_file(tmp_path):
     assert (tmp_path / "store" / "data" / "a.txt").exists()
 
 
-def test_slurm_submissions_ask_for_what_each_rule_needs(tmp_path, models, local_tables):
+def test_slurm_submissions_ask_for_what_each_rule_needs(tmp_path, model, local_tables):
     """profiles/slurm through fake sbatch/squeue/sacct/srun (tests/fakes/slurm) that record their arguments and
     run each job here; the nodes share the filesystem, as on most SLURM sites."""
-    root, state = project(tmp_path / "run", models), tmp_path / "slurm"
+    root, state = project(tmp_path / "run", model), tmp_path / "slurm"
     calls = state / "calls.log"
-    # generation asks for a GPU only with generation.provider cuda; this machine has none, so the profile's
-    # override is what makes it ask here (the fake srun runs it on the CPU)
-    snakemake(root, "--profile", str(REPO / "profiles" / "slurm"), "--jobs", "4",
-              "--set-resources", "generate_completions:gpu=1", "generate_completions:gpu_model=h100",
+    # generation asks for a GPU only with generation.provider cuda; this machine has none, so the profile is
+    # edited as on such a site (the fake srun runs the job on the CPU)
+    profile = yaml.safe_load((REPO / "profiles" / "slurm" / "config.yaml").read_text())
+    profile["set-resources"]["generate_completions"].update({"gpu": 1, "gpu_model": "h100"})
+    (tmp_path / "profile").mkdir()
+    (tmp_path / "profile" / "config.yaml").write_text(yaml.safe_dump(profile))
+    snakemake(root, "--profile", str(tmp_path / "profile"), "--jobs", "4",
               "--slurm-init-seconds-before-status-checks", "1", "--seconds-between-status-checks", "1",
               env={"PATH": f"{FAKES / 'slurm'}:{ENV['PATH']}", "FAKE_SLURM_STATE": str(state),
                    "FAKE_SLURM_LOG": str(calls), "FAKE_SLURM_LONGPOLL": "30"})
     records = [json.loads(line) for line in calls.read_text().splitlines()]
     sbatch = [" ".join(r["argv"]) for r in records if r["cmd"] == "sbatch"]
     by_rule = {}
-    for call in sbatch:
+    for call in sbatch:  # --comment rule_NAME_wildcards_... for one job, rule_GROUP_RULES... for a group
         comment = re.search(r"--comment (\S+)", call).group(1)
-        by_rule.setdefault(comment, []).append(call)
-    generate = [c for name, cs in by_rule.items() if name == "rule_generate_completions" for c in cs]
-    assert len(generate) == 4 and all("--gpus=h100:1" in c and "-p gpu" in c for c in generate), generate
-    others = [c for name, cs in by_rule.items() if name != "rule_generate_completions" for c in cs]
+        by_rule.setdefault(comment.split("_wildcards_")[0].removeprefix("rule_"), []).append(call)
+    generate = by_rule["generate_completions"]
+    assert len(generate) == 2 and all("--gpus=h100:1" in c and "-p gpu" in c for c in generate), generate
+    others = [c for name, cs in by_rule.items() if name != "generate_completions" for c in cs]
     assert others and not any("--gpus" in c or "--gres" in c for c in others)
-    export = by_rule["rule_export_onnx"][0]
+    export = by_rule["export_onnx"][0]
     assert re.search(r"--mem \d+", export) and "-t " in export and "--cpus-per-task=" in export
-    assert any(name.startswith("rule_score_") for name in by_rule), sorted(by_rule)  # grouped: one submission
+    assert any(name.startswith("score_") for name in by_rule), sorted(by_rule)  # grouped: one submission
     assert len(sbatch) < 30, sorted(by_rule)
     assert tables(root) == local_tables
 
 
 @pytest.fixture(scope="module")
-def s3_study(tmp_path_factory, models, s3_endpoint):
+def s3_study(tmp_path_factory, model, s3_endpoint):
     """The tiny study with Snakemake's S3 storage plugin on a local S3 server and profiles/s3 as the workflow
     profile: (working folder, storage arguments)."""
     make_bucket(s3_endpoint, "tuningtax-study")
-    root = project(tmp_path_factory.mktemp("s3-run"), models)
+    root = project(tmp_path_factory.mktemp("s3-run"), model)
     storage = ["--default-storage-prefix", "s3://tuningtax-study/run", "--storage-s3-endpoint-url", s3_endpoint]
     snakemake(root, "--workflow-profile", str(REPO / "profiles" / "s3"), *storage, "--cores", "2", env=S3_CREDENTIALS)
     return root, storage
@@ -170,7 +172,7 @@ def test_s3_as_the_default_storage(tmp_path, s3_study, local_tables, s3_endpoint
 
     root, storage = s3_study
     keys = list_bucket(s3_endpoint, "tuningtax-study")
-    assert "run/results/tables/tax.csv" in keys and "run/data/07_scores/tiny-base/samples.jsonl" in keys
+    assert "run/results/tables/prompt_grid.csv" in keys and "run/data/07_scores/tiny-instruct/samples.jsonl" in keys
     assert not (root / "data").exists()
     client = boto3.client("s3", endpoint_url=s3_endpoint, region_name="us-east-1",
                           aws_access_key_id="testing", aws_secret_access_key="testing")
@@ -210,7 +212,7 @@ def test_kubernetes_job_specs_ask_for_what_each_rule_needs(tmp_path, s3_study):
     containers = [b["spec"]["template"]["spec"]["containers"][0] for b in bodies]
     generate = [c for c in containers if "--allowed-rules generate_completions" in c["args"][-1]
                 or "generate_completions" in " ".join(c["args"])]
-    assert len(generate) == 4, [c["args"][-1][-300:] for c in containers]
+    assert len(generate) == 2, [c["args"][-1][-300:] for c in containers]
     for container in generate:
         requests = container["resources"]["requests"]
         assert requests["nvidia.com/gpu"] == "1" and requests["memory"].endswith("M") and "cpu" in requests

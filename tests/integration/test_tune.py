@@ -16,6 +16,7 @@ import pytest
 pytestmark = pytest.mark.slow  # a few minutes: four training runs and a kill
 
 from conftest import build_tiny_qwen
+from tuningtax.bundle import CHECKPOINT_FILES, unpacked
 
 REPO = Path(__file__).resolve().parents[2]
 SPEC = {"name": "tiny", "family": "qwen2.5-coder", "role": "instruct", "source": "./tiny"}
@@ -78,7 +79,9 @@ def test_checkpoints_land_at_the_listed_steps(first):
     for step in (2, 4, 6):
         card = json.loads((first / f"step-{step}" / "tuning.json").read_text())
         assert card["step"] == step and card["arm"] == "a" and card["start"] == "tiny"
-        model = AutoModelForCausalLM.from_pretrained(first / f"step-{step}")  # merged: a plain Qwen2 again
+        assert sorted(p.name for p in (first / f"step-{step}").iterdir()) == sorted(CHECKPOINT_FILES)
+        with unpacked(first / f"step-{step}") as folder:  # merged: a plain Qwen2 again
+            model = AutoModelForCausalLM.from_pretrained(folder)
         assert not any("lora" in name for name, _ in model.named_parameters())
     assert len({weights(first / f"step-{s}") for s in (2, 4, 6)}) == 3
     log = [json.loads(line) for line in (first / "train_log.jsonl").read_text().splitlines()]

@@ -11,6 +11,7 @@ import pytest
 
 from conftest import BENCHMARK_MIRROR
 from tuningtax.errors import UserError
+from tuningtax.scoring.stdio import PER_TEST_TIMEOUT_S
 from tuningtax.postprocess import levels_for, safim_truncate
 from tuningtax.sandbox.cli import config_for_tasks, execute_jobs
 from tuningtax.sandbox.core import SandboxConfig
@@ -71,7 +72,7 @@ def test_stdio_scorer_passes_gold_and_judges_output_like_execeval(tasks, tmp_pat
                SandboxConfig(workers=2))
     assert [r["status"] for r in rows] == ["passed", "failed", "failed", "failed"]
     assert "wrong answer" in rows[1]["detail"] and "SyntaxError" in rows[2]["detail"]
-    assert "over 8.0 s" in rows[3]["detail"]
+    assert f"over {PER_TEST_TIMEOUT_S} s" in rows[3]["detail"]
 
 
 def test_execeval_output_rule():

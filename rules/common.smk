@@ -170,15 +170,16 @@ def run_dirs(root, models=None):
             for b, f in runs_of(m)]
 
 
-def benchmark_of_run(run_dir):
-    return Path(run_dir).parts[-2]
+def per_level(run_dir, template):
+    """template filled for every level scored in one run (its benchmark is the run folder's second-last part)."""
+    return [template.format(run=run_dir, level=level)
+            for level in levels_for(Path(run_dir).parts[-2], config["levels"])]
 
 
 # Every file is named (no folder outputs), so remote storage and cluster jobs see exactly what a job declares.
 # expand() gets plain patterns, never rules.X.output: under remote storage those carry storage flags.
 def execution_files(models=None):
-    return [f"{d}/{level}.jsonl" for d in run_dirs("data/06_executions", models)
-            for level in levels_for(benchmark_of_run(d), config["levels"])]
+    return [f for d in run_dirs("data/06_executions", models) for f in per_level(d, "{run}/{level}.jsonl")]
 
 
 def completion_dirs(models=None):
@@ -186,7 +187,7 @@ def completion_dirs(models=None):
 
 
 def level_files_of(run_dir):
-    return [f"{run_dir}/levels/{level}.jsonl" for level in levels_for(benchmark_of_run(run_dir), config["levels"])]
+    return per_level(run_dir, "{run}/levels/{level}.jsonl")
 
 
 def run_dir_of(wildcards, root="data/05_completions"):
@@ -199,8 +200,7 @@ def run_level_files(wildcards):
 
 
 def run_execution_files(wildcards):
-    return [f"{run_dir_of(wildcards, 'data/06_executions')}/{level}.jsonl"
-            for level in levels_for(wildcards.benchmark, config["levels"])]
+    return per_level(run_dir_of(wildcards, "data/06_executions"), "{run}/{level}.jsonl")
 
 
 # What measure_samples reads for one checkpoint: its executions, their validation, and the generation

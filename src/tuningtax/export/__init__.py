@@ -94,12 +94,12 @@ def _export_fp32(spec: ModelSpec, hf_dir: Path, tmp: Path, threads: int, last_lo
     single_external_data(tmp / ONNX_GRAPH)
     edits = []
     if last_logits:
-        slice_last_position(tmp / "model.onnx")
+        slice_last_position(tmp / ONNX_GRAPH)
         edits.append("last_position_logits")
     if grouped_kv:
         config = json.loads((tmp / "config.json").read_text(encoding="utf-8"))
         heads = config.get("num_attention_heads", 0)
-        if group_kv_attention(tmp / "model.onnx", heads, config.get("num_key_value_heads", heads)):
+        if group_kv_attention(tmp / ONNX_GRAPH, heads, config.get("num_key_value_heads", heads)):
             edits.append("grouped_kv_attention")
     tokenizer = _load_tokenizer(tmp)
     family = get_family(spec.family)
@@ -129,7 +129,7 @@ def _export_fp32(spec: ModelSpec, hf_dir: Path, tmp: Path, threads: int, last_lo
 
 def _build_int8(spec: ModelSpec, tmp: Path, fp32_dir: Path, threads: int) -> dict[str, Any]:
     fp32_parity = fp32_dir / "parity.json"
-    if not (fp32_dir / "model.onnx").exists() or not fp32_parity.exists():
+    if not (fp32_dir / ONNX_GRAPH).exists() or not fp32_parity.exists():
         raise UserError(f"int8 is built from the fp32 export, not found at {fp32_dir}; "
                         f"run `python -m tuningtax export --model {spec.name} --variant fp32` first")
     ref = json.loads(fp32_parity.read_text(encoding="utf-8"))

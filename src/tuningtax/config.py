@@ -23,7 +23,7 @@ from tuningtax.models.spec import NAME_PATTERN, ModelEntry
 from tuningtax.models.variants import VARIANTS, model_key
 from tuningtax.postprocess import LEVELS, levels_for
 from tuningtax.prompts import FORMATS
-from tuningtax.tasks.registry import BENCHMARKS
+from tuningtax.tasks.registry import BENCHMARKS, missing_toolchain
 from tuningtax.tasks.schema import DEFAULT_MAX_NEW_TOKENS, MODES
 from tuningtax.typed import StrictModel, choice_of, problems, unique_list
 
@@ -188,12 +188,25 @@ def validate_params(config: dict, source: str = "params.yaml") -> dict:
     except ValidationError as err:
         found = problems(err, Params)
     else:
+        filled = _skip_unscorable(filled, source)
         found = _semantic_problems(filled)
     if found:
         lines = [f"{source}: {len(found)} invalid setting(s):"] + [f"  - {p}" for p in found]
         lines.append("See schemas/params.schema.json for every field, its type and its meaning.")
         raise UserError("\n".join(lines))
     return filled
+
+
+def _skip_unscorable(config: dict, source: str) -> dict:
+    """Leave out the benchmarks (and their runs) whose language's toolchain this machine lacks, saying so: the
+    SAFIM Java, C++ and C# splits are opt-in where their compilers are installed."""
+    skipped = {name: why for name in config["benchmarks"] if (why := missing_toolchain(name))}
+    for why in skipped.values():
+        print(f"{source}: field benchmarks: skipping {why}", file=sys.stderr)
+    if not skipped:
+        return config
+    return config | {"benchmarks": [b for b in config["benchmarks"] if b not in skipped],
+                     "runs": [r for r in config["runs"] if r["benchmark"] not in skipped]}
 
 
 def _semantic_problems(config: dict) -> list[str]:

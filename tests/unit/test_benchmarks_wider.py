@@ -80,7 +80,9 @@ def test_execeval_output_rule():
     from tuningtax.scoring import stdio
 
     scope: dict = {}
-    exec(stdio.RUNNER.split("with open(")[0].format(source="", tests="[]", timeout=1.0), scope)
+    header = stdio.RUNNER.split("with open(")[0]
+    exec(header.format(source="", tests="[]", timeout=1.0, source_file="", compile_command=[], run_command=[],
+                       compile_timeout=1.0), scope)
     validate = scope["_validate"]
     assert validate("1 2\n3", "1 2 \n3\n") and validate("1 2 3", "1\n2\n3")
     assert validate("0.5", "0.50000000000001") and not validate("0.5", "0.5001")

@@ -35,7 +35,10 @@ from tuningtax.sandbox.cli import config_for_tasks, execute_jobs
 from tuningtax.sandbox.core import SandboxConfig
 from tuningtax.scoring.scorers import programs_for
 from tuningtax.tasks.evalplus import HUMANEVALPLUS, MBPPPLUS
+from tuningtax.scoring.stdio import PER_TEST_TIMEOUT_S
+from tuningtax.scoring.toolchains import TOOLCHAINS, java_main_class
 from tuningtax.tasks.registry import build_tasks, get_benchmark
+from tuningtax.tasks.safim import split_of
 from tuningtax.tasks.schema import Task
 from tuningtax.tasks.upstream import locate
 
@@ -121,7 +124,7 @@ def _functions(path: Path, names: tuple[str, ...], constants: tuple[str, ...] = 
 SAFIM_API_PROGRAM = '''
 import ast, re
 {functions}
-if not syntax_match({completion!r}, {truth!r}, "python"):
+if not syntax_match({completion!r}, {truth!r}, {language!r}):
     raise AssertionError("no match by SAFIM's syntax_match")
 '''
 
@@ -131,11 +134,15 @@ import subprocess, sys
 import gmpy2
 {functions}
 source = {source!r}
-open("test.py", "w").write(source)
-compile(source, "test.py", "exec")
+open({source_file!r}, "w").write(source)
+if {compile_command!r}:
+    assert subprocess.run({compile_command!r}, capture_output=True, timeout=60).returncode == 0, "compilation error"
+else:
+    compile(source, "test.py", "exec")
+command = [sys.executable if part == "{{python}}" else part for part in {run_command!r}]
 for test in {tests!r}:
-    run = subprocess.run([sys.executable, "-W", "ignore", "-OO", "-s", "-S", "test.py"],
-                         input=test["input"].encode("ascii", "ignore"), capture_output=True, timeout=8)
+    run = subprocess.run(command, input=test["input"].encode("ascii", "ignore"), capture_output=True,
+                         timeout={timeout!r})
     assert run.returncode == 0, "runtime error"
     result = run.stdout.decode(errors="ignore").strip()
     assert any(validate_outputs(expected.replace("\\r", ""), result) for expected in test["output"]), "wrong answer"
@@ -144,12 +151,14 @@ for test in {tests!r}:
 
 def safim_reference(benchmark: str, samples: list[dict], tasks: dict[str, Task], work: Path, workers: int,
                     safim_repo: Path | None, execeval_repo: Path | None) -> list[dict[str, bool]]:
-    if benchmark == "safim-api":
+    language = get_benchmark(benchmark).language
+    toolchain = TOOLCHAINS[language]
+    if split_of(benchmark) == "api":
         if safim_repo is None:
-            raise UserError("safim-api: pass --safim-repo, a checkout of github.com/gonglinyuan/safim")
+            raise UserError(f"{benchmark}: pass --safim-repo, a checkout of github.com/gonglinyuan/safim")
         functions = _functions(safim_repo / "evaluate.py", ("get_function_call_params", "function_calls_match",
                                                              "syntax_match"))
-        programs = [SAFIM_API_PROGRAM.format(functions=functions, completion=s["completion"],
+        programs = [SAFIM_API_PROGRAM.format(functions=functions, completion=s["completion"], language=language,
                                              truth=tasks[s["task_id"]].canonical_solution) for s in samples]
     else:
         if execeval_repo is None:
@@ -157,10 +166,17 @@ def safim_reference(benchmark: str, samples: list[dict], tasks: dict[str, Task],
         # ExecEval builds its comparison in a factory (init_validate_outputs), the engine calls what it returns
         functions = _functions(execeval_repo / "execution_engine" / "execution_engine.py",
                                ("init_validate_outputs",)) + "\n\nvalidate_outputs = init_validate_outputs()"
-        programs = [EXECEVAL_PROGRAM.format(
-            functions=functions, tests=json.loads(tasks[s["task_id"]].test),
-            source=(tasks[s["task_id"]].prompt + s["completion"] + tasks[s["task_id"]].suffix).replace("\r", ""))
-            for s in samples]
+        programs = []
+        for s in samples:
+            task = tasks[s["task_id"]]
+            source = (task.prompt + s["completion"] + task.suffix).replace("\r", "")
+            # the compile and run commands are SAFIM's runtimes (the same on both sides); only the rule differs
+            main = java_main_class(source) if language == "java" else ""
+            programs.append(EXECEVAL_PROGRAM.format(
+                functions=functions, tests=json.loads(task.test), source=source,
+                source_file=toolchain.source_file.replace("{main}", main),
+                compile_command=[part.replace("{main}", main) for part in toolchain.compile],
+                run_command=[part.replace("{main}", main) for part in toolchain.run], timeout=PER_TEST_TIMEOUT_S))
     rows = run_in_sandbox(samples, [{"": p} for p in programs], tasks, work / "reference.jsonl", workers)
     for row in rows:
         if row["status"] == "failed" and "ModuleNotFoundError" in row["detail"]:
@@ -189,7 +205,8 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="tuningtax bench agreement", description=__doc__.split("\n\n")[0])
     parser.add_argument("--benchmark", action="append", required=True,
                         help="humanevalplus-command, humanevalplus-completion, mbppplus-command, safim-block, "
-                             "safim-control or safim-api (repeatable)")
+                             "safim-control, safim-api or a SAFIM language split such as safim-block-java "
+                             "(repeatable)")
     parser.add_argument("--completions-root", type=Path, default=Path("data/05_completions"))
     parser.add_argument("--mirror", default="../shared/benchmarks")
     parser.add_argument("--workers", type=int, default=os.cpu_count() or 1)

@@ -2,9 +2,10 @@
 `syntax_match`), which compares the completion with the true call, never running anything:
 
 - all whitespace is removed from both (inside string literals too);
-- when both then parse as one Python call expression, they match when their positional arguments (in
-  order) and keyword arguments (in any order) have equal ASTs; the called function itself is not compared;
-- otherwise the two whitespace-free strings must be equal.
+- Python only: when both then parse as one Python call expression, they match when their positional
+  arguments (in order) and keyword arguments (in any order) have equal ASTs; the called function itself is
+  not compared;
+- otherwise (and always for Java, C++ and C#) the two whitespace-free strings must be equal.
 
 The program built here performs that comparison in the sandbox, like every other scorer: the completion
 is only ever a string literal in it.
@@ -24,6 +25,8 @@ def _arguments(call):
 
 def _syntax_match(code1, code2):
     code1, code2 = _re.sub(r"\s+", "", code1).strip(), _re.sub(r"\s+", "", code2).strip()
+    if not {python!r}:
+        return code1 == code2
     try:
         tree1, tree2 = _ast.parse(code1, mode="eval"), _ast.parse(code2, mode="eval")
         if isinstance(tree1.body, _ast.Call) and isinstance(tree2.body, _ast.Call):
@@ -39,4 +42,7 @@ if not _syntax_match({completion!r}, {truth!r}):
 
 
 def api_match_program(task: Task, completion: str) -> str:
-    return RUNNER.format(completion=completion, truth=task.canonical_solution)
+    from tuningtax.tasks.registry import get_benchmark
+
+    python = get_benchmark(task.benchmark).language == "python"
+    return RUNNER.format(completion=completion, truth=task.canonical_solution, python=python)

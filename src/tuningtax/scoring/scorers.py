@@ -15,7 +15,8 @@ from dataclasses import dataclass
 from tuningtax.scoring.api_match import api_match_program
 from tuningtax.scoring.evalplus_check import (EVALPLUS_MEMORY_MB, SUITE_CAP_S, SUITES as EVALPLUS_SUITES,
                                               evalplus_program)
-from tuningtax.scoring.stdio import PER_TEST_TIMEOUT_S, stdio_program
+from tuningtax.scoring.stdio import COMPILE_TIMEOUT_S, PER_TEST_TIMEOUT_S, stdio_program
+from tuningtax.scoring.toolchains import TOOLCHAINS
 from tuningtax.tasks.schema import Task
 
 
@@ -32,6 +33,8 @@ class Scorer:
     # configured timeout applies when it is longer).
     min_timeout_s: float = 0.0
     min_memory_mb: int = 0  # likewise for the address-space limit
+    # Compiles and runs the task's language (tuningtax.scoring.toolchains), whose limits then apply too.
+    uses_toolchain: bool = False
     # What every task of its benchmarks carries (checked by the `tasks` expectation suite).
     test_pattern: str = r"def check\("
     entry_point_pattern: str = IDENTIFIER
@@ -49,7 +52,8 @@ def check_function_program(task: Task, completion: str) -> str:
 SCORERS: dict[str, Scorer] = {s.name: s for s in (
     Scorer("check-function", check_function_program, "test defines check(candidate); called on the entry point"),
     Scorer("stdio", stdio_program, "SAFIM/ExecEval: run per unit test on its stdin, compare stdout leniently",
-           min_timeout_s=7 * PER_TEST_TIMEOUT_S + 5, test_pattern=r'^\[\{"input": ', entry_point_pattern="^$"),
+           min_timeout_s=7 * PER_TEST_TIMEOUT_S + 5, test_pattern=r'^\[\{"input": ', entry_point_pattern="^$",
+           uses_toolchain=True),
     Scorer("safim-api", api_match_program, "SAFIM: the call's arguments match the true call's (AST)",
            test_pattern="^$", entry_point_pattern="^$"),
     Scorer("evalplus", evalplus_program, "EvalPlus: outputs equal the canonical solution's, per-input time limits",
@@ -84,6 +88,12 @@ def program_for(task: Task, completion: str) -> str:
 def limits_for(tasks, timeout_s: float, memory_mb: int) -> tuple[float, int]:
     """The sandbox's (wall timeout, memory) for these tasks: the configured ones, or more where a scorer
     needs it."""
+    from tuningtax.tasks.registry import get_benchmark
+
+    tasks = list(tasks)
     scorers = {scorer_of(t).name: scorer_of(t) for t in tasks}.values()
-    return (max([timeout_s, *(s.min_timeout_s for s in scorers)]),
-            max([memory_mb, *(s.min_memory_mb for s in scorers)]))
+    # a compiled language adds its compile step to the wall time and may need more address space (the JVM)
+    toolchains = {TOOLCHAINS[get_benchmark(t.benchmark).language] for t in tasks if scorer_of(t).uses_toolchain}
+    compile_s = COMPILE_TIMEOUT_S if any(t.compile for t in toolchains) else 0.0
+    return (max([timeout_s, *(s.min_timeout_s + compile_s for s in scorers)]),
+            max([memory_mb, *(s.min_memory_mb for s in scorers), *(t.memory_mb for t in toolchains)]))

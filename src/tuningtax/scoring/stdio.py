@@ -13,6 +13,10 @@ control-flow tasks through ExecEval (github.com/ntunlp/ExecEval, execution_engin
 Differences from ExecEval, stated in docs/benchmarks.md: CPython instead of PyPy 3.9 (slower, so the
 per-test limit is wider), numbers compared as floats (53-bit) rather than 129-bit MPFR.
 
+Java, C++ and C# programs (SAFIM's other splits) are compiled once by their toolchain
+(tuningtax.scoring.toolchains; a compiler error fails the task, as ExecEval's COMPILATION_ERROR does), then
+run per unit test the same way.
+
 The whole runner below is one program the sandbox runs; its only inputs are the literals spliced in.
 """
 
@@ -20,11 +24,13 @@ from __future__ import annotations
 
 import json
 
+from tuningtax.scoring.toolchains import TOOLCHAINS, java_main_class
 from tuningtax.tasks.schema import Task
 
 # ExecEval gives PyPy 2 s x factor 2; CPython is several times slower on loops. At 8 s the gold solutions of
 # block_completion_004781 and control_completion_004687 / 004694 timed out on 2 busy cores (bwrap and unshare).
 PER_TEST_TIMEOUT_S = 16.0
+COMPILE_TIMEOUT_S = 60.0  # g++ -O2 -static and javac take a few seconds; a busy machine several times that
 
 RUNNER = r'''
 import subprocess as _sp, sys as _sys
@@ -32,6 +38,10 @@ import subprocess as _sp, sys as _sys
 _SOURCE = {source!r}
 _TESTS = {tests}
 _TIMEOUT = {timeout!r}
+_FILE = {source_file!r}
+_COMPILE_TIMEOUT = {compile_timeout!r}
+_COMPILE = {compile_command!r}
+_RUN = {run_command!r}
 _BOOL = {{"yes", "no", "true", "false"}}
 
 
@@ -62,13 +72,23 @@ def _validate(expected, actual):
     return True
 
 
-with open("solution.py", "w", encoding="utf-8") as _fh:
+with open(_FILE, "w", encoding="utf-8") as _fh:
     _fh.write(_SOURCE)
-compile(_SOURCE, "solution.py", "exec")
+if not _COMPILE:
+    compile(_SOURCE, _FILE, "exec")
+else:
+    try:
+        _built = _sp.run(_COMPILE, stdin=_sp.DEVNULL, capture_output=True, timeout=_COMPILE_TIMEOUT)
+    except _sp.TimeoutExpired:
+        raise TimeoutError(f"compilation: over {{_COMPILE_TIMEOUT}} s") from None
+    if _built.returncode != 0:
+        _lines = (_built.stdout + _built.stderr).decode(errors="ignore").strip().splitlines()
+        _first = next((_line for _line in _lines if "error" in _line.lower()), _lines[0] if _lines else "no message")
+        raise SyntaxError(f"compilation failed: {{_first.strip()}}")
+_RUN = [_sys.executable if _part == "{{python}}" else _part for _part in _RUN]
 for _n, _test in enumerate(_TESTS):
     try:
-        _run = _sp.run([_sys.executable, "-W", "ignore", "-OO", "-s", "-S", "solution.py"],
-                       input=_test["input"].encode("ascii", "ignore"), capture_output=True, timeout=_TIMEOUT)
+        _run = _sp.run(_RUN, input=_test["input"].encode("ascii", "ignore"), capture_output=True, timeout=_TIMEOUT)
     except _sp.TimeoutExpired:
         raise TimeoutError(f"unit test {{_n}}: over {{_TIMEOUT}} s") from None
     if _run.returncode != 0:
@@ -81,5 +101,16 @@ for _n, _test in enumerate(_TESTS):
 
 
 def stdio_program(task: Task, completion: str) -> str:
+    from tuningtax.tasks.registry import get_benchmark
+
     source = (task.prompt + completion + task.suffix).replace("\r", "")
-    return RUNNER.format(source=source, tests=repr(json.loads(task.test)), timeout=PER_TEST_TIMEOUT_S)
+    toolchain = TOOLCHAINS[get_benchmark(task.benchmark).language]
+    main = java_main_class(source) if toolchain.language == "java" else ""
+
+    def fill(parts):
+        return [part.replace("{main}", main) for part in parts]
+
+    return RUNNER.format(source=source, tests=repr(json.loads(task.test)), timeout=PER_TEST_TIMEOUT_S,
+                         source_file=toolchain.source_file.replace("{main}", main),
+                         compile_command=fill(toolchain.compile), run_command=fill(toolchain.run),
+                         compile_timeout=COMPILE_TIMEOUT_S)

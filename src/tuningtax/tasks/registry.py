@@ -14,6 +14,7 @@ from dataclasses import dataclass
 
 from tuningtax.errors import UserError
 from tuningtax.scoring.scorers import SCORERS
+from tuningtax.scoring.toolchains import TOOLCHAINS, missing_executables
 from tuningtax.tasks import evalplus, humaneval, random_span, safim
 from tuningtax.tasks.schema import MODES, Task
 
@@ -27,10 +28,13 @@ class Benchmark:
     scorer: str = "check-function"  # key of tuningtax.scoring.scorers.SCORERS
     opt_in_levels: tuple[str, ...] = ()  # opt-in post-processing levels that apply to it
     needs_mirror: bool = False  # True when the data cannot be derived offline
+    language: str = "python"  # key of tuningtax.scoring.toolchains.TOOLCHAINS: what runs its programs
 
     def __post_init__(self):
         if self.mode not in MODES:
             raise ValueError(f"benchmark {self.name}: mode {self.mode!r} is not one of {', '.join(MODES)}")
+        if self.language not in TOOLCHAINS:
+            raise ValueError(f"benchmark {self.name}: language {self.language!r} is not one of {', '.join(TOOLCHAINS)}")
         if self.scorer not in SCORERS:
             raise ValueError(f"benchmark {self.name}: scorer {self.scorer!r} is not one of {', '.join(SCORERS)}")
 
@@ -56,6 +60,12 @@ BENCHMARKS: dict[str, Benchmark] = {b.name: b for b in (
               opt_in_levels=("safim-truncate",), needs_mirror=True),
     Benchmark("safim-api", safim.api_tasks, 181, mode="flow", scorer="safim-api",
               opt_in_levels=("safim-truncate",), needs_mirror=True),
+    # SAFIM's Java, C++ and C# splits: opt-in, skipped where the language's toolchain is missing.
+    *(Benchmark(safim.benchmark_name(split, lang), safim.builder(split, lang), count, mode="flow",
+                scorer="safim-api" if split == "api" else "stdio", opt_in_levels=("safim-truncate",),
+                needs_mirror=True, language=lang)
+      for lang, counts in (("java", (2479, 2464, 56)), ("cpp", (4968, 4881, 52)), ("csharp", (529, 534, 21)))
+      for split, count in zip(("block", "control", "api"), counts)),
 )}
 
 
@@ -77,3 +87,15 @@ def build_tasks(name: str, mirror: str | None = None) -> list[Task]:
         raise UserError(f"{name}: {len(wrong)} task(s) are not {bench.mode} tasks of {name}, e.g. {wrong[0]}; "
                         "the builder and the registry entry disagree")
     return tasks
+
+
+def missing_toolchain(name: str) -> str | None:
+    """Why a benchmark cannot be scored on this machine (its language's executables are not on PATH), or None."""
+    bench = get_benchmark(name)
+    if not SCORERS[bench.scorer].uses_toolchain:  # the API splits are matched, never compiled
+        return None
+    missing = missing_executables(bench.language)
+    if not missing:
+        return None
+    return (f"{name} needs {', '.join(missing)} on PATH, which this machine lacks; "
+            f"install {TOOLCHAINS[bench.language].install} to include it")

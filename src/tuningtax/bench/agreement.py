@@ -35,8 +35,8 @@ from tuningtax.sandbox.cli import config_for_tasks, execute_jobs
 from tuningtax.sandbox.core import SandboxConfig
 from tuningtax.scoring.scorers import programs_for
 from tuningtax.tasks.evalplus import HUMANEVALPLUS, MBPPPLUS
-from tuningtax.scoring.stdio import PER_TEST_TIMEOUT_S
-from tuningtax.scoring.toolchains import TOOLCHAINS, java_main_class
+from tuningtax.scoring.stdio import COMPILE_TIMEOUT_S, PER_TEST_TIMEOUT_S
+from tuningtax.scoring.toolchains import TOOLCHAINS
 from tuningtax.tasks.registry import build_tasks, get_benchmark
 from tuningtax.tasks.safim import split_of
 from tuningtax.tasks.schema import Task
@@ -136,7 +136,8 @@ import gmpy2
 source = {source!r}
 open({source_file!r}, "w").write(source)
 if {compile_command!r}:
-    assert subprocess.run({compile_command!r}, capture_output=True, timeout=60).returncode == 0, "compilation error"
+    assert subprocess.run({compile_command!r}, capture_output=True,
+                          timeout={compile_timeout!r}).returncode == 0, "compilation error"
 else:
     compile(source, "test.py", "exec")
 command = [sys.executable if part == "{{python}}" else part for part in {run_command!r}]
@@ -171,12 +172,11 @@ def safim_reference(benchmark: str, samples: list[dict], tasks: dict[str, Task],
             task = tasks[s["task_id"]]
             source = (task.prompt + s["completion"] + task.suffix).replace("\r", "")
             # the compile and run commands are SAFIM's runtimes (the same on both sides); only the rule differs
-            main = java_main_class(source) if language == "java" else ""
+            source_file, compile_command, run_command = toolchain.commands(source)
             programs.append(EXECEVAL_PROGRAM.format(
-                functions=functions, tests=json.loads(task.test), source=source,
-                source_file=toolchain.source_file.replace("{main}", main),
-                compile_command=[part.replace("{main}", main) for part in toolchain.compile],
-                run_command=[part.replace("{main}", main) for part in toolchain.run], timeout=PER_TEST_TIMEOUT_S))
+                functions=functions, tests=json.loads(task.test), source=source, source_file=source_file,
+                compile_command=compile_command, run_command=run_command, compile_timeout=COMPILE_TIMEOUT_S,
+                timeout=PER_TEST_TIMEOUT_S))
     rows = run_in_sandbox(samples, [{"": p} for p in programs], tasks, work / "reference.jsonl", workers)
     for row in rows:
         if row["status"] == "failed" and "ModuleNotFoundError" in row["detail"]:

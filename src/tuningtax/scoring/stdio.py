@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import json
 
-from tuningtax.scoring.toolchains import TOOLCHAINS, java_main_class
+from tuningtax.scoring.toolchains import TOOLCHAINS
 from tuningtax.tasks.schema import Task
 
 # ExecEval gives PyPy 2 s x factor 2; CPython is several times slower on loops. At 8 s the gold solutions of
@@ -104,13 +104,7 @@ def stdio_program(task: Task, completion: str) -> str:
     from tuningtax.tasks.registry import get_benchmark
 
     source = (task.prompt + completion + task.suffix).replace("\r", "")
-    toolchain = TOOLCHAINS[get_benchmark(task.benchmark).language]
-    main = java_main_class(source) if toolchain.language == "java" else ""
-
-    def fill(parts):
-        return [part.replace("{main}", main) for part in parts]
-
+    source_file, compile_command, run_command = TOOLCHAINS[get_benchmark(task.benchmark).language].commands(source)
     return RUNNER.format(source=source, tests=repr(json.loads(task.test)), timeout=PER_TEST_TIMEOUT_S,
-                         source_file=toolchain.source_file.replace("{main}", main),
-                         compile_command=fill(toolchain.compile), run_command=fill(toolchain.run),
+                         source_file=source_file, compile_command=compile_command, run_command=run_command,
                          compile_timeout=COMPILE_TIMEOUT_S)

@@ -31,6 +31,12 @@ class Toolchain:
     install: str  # how to get them, shown when they are missing
     memory_mb: int = 0  # address space a program needs at least (the JVM reserves its heap up front)
 
+    def commands(self, source: str) -> tuple[str, list[str], list[str]]:
+        """(file to write, compile command, run command) for this source: Java's are named by its class."""
+        main = java_main_class(source) if self.language == "java" else ""
+        return (self.source_file.replace("{main}", main), [part.replace("{main}", main) for part in self.compile],
+                [part.replace("{main}", main) for part in self.run])
+
 
 TOOLCHAINS: dict[str, Toolchain] = {t.language: t for t in (
     Toolchain("python", "solution.py", (), ("{python}", "-W", "ignore", "-OO", "-s", "-S", "solution.py"), (), ""),

@@ -84,21 +84,31 @@ def load_tokenizer(folder: str | Path) -> Any:
         return _load_tokenizer_files(Path(folder), files)
 
 
+def _unloadable(folder: Path, err: Exception) -> UserError:
+    return UserError(f"{folder}: its tokenizer cannot be loaded ({str(err).splitlines()[0][:200]}); rebuild the folder")
+
+
 def _load_tokenizer_files(folder: Path, files: Path) -> Any:
-    from transformers import AutoTokenizer
+    from tuningtax.models.tokenizer import FastTokenizer, plain_folder
 
     if not any((files / name).exists() for name in ("tokenizer.json", "tokenizer_config.json", "tokenizer.model")):
         raise UserError(f"{folder}: holds no tokenizer (tokenizer.json / tokenizer_config.json); the export or "
                         "checkpoint folder is incomplete: rebuild it")
     try:
+        if plain_folder(files):  # no transformers (and torch) import: seconds off every generation job
+            return FastTokenizer(files)
+    except Exception as err:  # tokenizers raises plain Exception for a damaged tokenizer.json
+        raise _unloadable(folder, err) from None
+    try:
+        from transformers import AutoTokenizer
+
         # transformers 4.57.6 warns that any local folder saved by 4.57.3+ may hold Mistral's broken regex
         # and asks for fix_mistral_regex=True. For these tokenizers that is a false positive
         # (huggingface/transformers#44031) and the "fix" changes their token ids; passing False keeps them and
         # silences the warning.
         return AutoTokenizer.from_pretrained(files, fix_mistral_regex=False)
     except (OSError, ValueError) as err:
-        raise UserError(f"{folder}: its tokenizer cannot be loaded ({str(err).splitlines()[0][:200]}); "
-                        "rebuild the folder") from None
+        raise _unloadable(folder, err) from None
 
 
 def left_pad(rows: Sequence[Sequence[int]], pad_id: int) -> tuple[np.ndarray, np.ndarray]:

@@ -50,10 +50,10 @@ verify: setup
 pull: setup
 	$(RUN) $(BIN)/python -m tuningtax pull
 
-# Every test; CI runs this.
+# Every test; CI runs this. The slowest 25 are listed at the end (CI has a time limit to keep).
 test:
 	$(MAKE) setup EXTRA=$(TEST_EXTRA)
-	$(BIN)/python -m pytest
+	$(BIN)/python -m pytest --durations=25
 
 # Everything not marked slow (pytest.mark.slow: whole studies, ONNX exports): a few minutes on 2 cores.
 test-fast: setup

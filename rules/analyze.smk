@@ -1,7 +1,7 @@
 rule tabulate_scores:
     input:
         executions=execution_files(),
-        validated=[d + ".validated.json" for d in run_dirs("data/06_executions")],
+        validated=expand("data/06_executions/{model}/executions.validated.json", model=STUDY_MODELS),
     output:
         "results/scores.csv",
     params:

@@ -190,19 +190,6 @@ def level_files_of(run_dir):
     return per_level(run_dir, "{run}/levels/{level}.jsonl")
 
 
-def run_dir_of(wildcards, root="data/05_completions"):
-    return f"{root}/{wildcards.model}/{wildcards.variant}/{wildcards.benchmark}/{wildcards.format}"
-
-
-def run_level_files(wildcards):
-    """The post-processed files of one run, one per level scored for its benchmark."""
-    return level_files_of(run_dir_of(wildcards))
-
-
-def run_execution_files(wildcards):
-    return per_level(run_dir_of(wildcards, "data/06_executions"), "{run}/{level}.jsonl")
-
-
 # What measure_samples reads for one checkpoint: its executions, their validation, and the generation
 # records and post-processed levels each execution joins with.
 def model_executions(wildcards):
@@ -210,7 +197,35 @@ def model_executions(wildcards):
 
 
 def model_executions_validated(wildcards):
-    return [d + ".validated.json" for d in run_dirs("data/06_executions", [wildcards.model])]
+    return [f"data/06_executions/{wildcards.model}/executions.validated.json"]
+
+
+def model_raw_outputs(wildcards):
+    return [d + "/raw_output.jsonl" for d in completion_dirs([wildcards.model])]
+
+
+def model_level_files(wildcards):
+    return [f for d in completion_dirs([wildcards.model]) for f in level_files_of(d)]
+
+
+# One validation job per checkpoint and step (Great Expectations' start-up is paid once per job): each file is
+# held to its own run's subset, and raw outputs to their mode's token budget. Built from `input`, so the
+# paths are the ones the job sees (remote storage maps them).
+_RUN_BENCHMARK = re.compile(r"(?:05_completions|06_executions)/[^/]+/[^/]+/([^/]+)/")
+
+
+def validation_checks(with_token_budget=False):
+    def checks(wildcards, input):
+        subsets = {Path(t).name: t for t in input.tasks}
+        args = []
+        for data in input.data:
+            benchmark = _RUN_BENCHMARK.search(data).group(1)
+            pairs = [data, f"expected_rows=@{subsets[benchmark + '.jsonl']}"]
+            if with_token_budget:
+                pairs.append(f"max_new_tokens={GEN['max_new_tokens'][mode_of(benchmark)]}")
+            args.append("--check " + " ".join(shlex.quote(p) for p in pairs))
+        return " ".join(args)
+    return checks
 
 
 def model_completion_files(wildcards):

@@ -1,5 +1,5 @@
-# One job per level (each result file is named). Cluster profiles group a run's validation, post-processing,
-# execution and their checks into one submission (profiles/slurm: groups, group-components).
+# One job per level (each result file is named). Cluster profiles group a checkpoint's validation,
+# post-processing and execution into submissions (profiles/slurm: groups, group-components).
 rule execute_completions:
     input:
         tasks=rules.subset_tasks.output[0],
@@ -23,17 +23,17 @@ rule execute_completions:
 
 rule validate_executions:
     input:
-        data=run_execution_files,
-        tasks=rules.subset_tasks.output[0],
+        data=model_executions,
+        tasks=model_subset_files,
     output:
-        "data/06_executions/{model}/{variant}/{benchmark}/{format}.validated.json",
+        "data/06_executions/{model}/executions.validated.json",
     params:
+        checks=validation_checks(),
         suite="executions",  # tuningtax/validation/suites/, part of the code version
         code=code_version("validate"),
     resources:
         **job_resources("validate_executions"),
     log:
-        "logs/validate_executions/{model}/{variant}/{benchmark}/{format}.log",
+        "logs/validate_executions/{model}.log",
     shell:
-        "{PYTHON} -m tuningtax validate --suite {params.suite} --input {input.data} --out {output} "
-        "--param expected_rows=@{input.tasks} > {log} 2>&1"
+        "{PYTHON} -m tuningtax validate --suite {params.suite} {params.checks} --out {output} > {log} 2>&1"

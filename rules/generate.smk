@@ -48,21 +48,20 @@ rule generate_completions:
 
 rule validate_completions:
     input:
-        data=rules.generate_completions.output.completions,
-        tasks=rules.subset_tasks.output[0],
+        data=model_raw_outputs,
+        tasks=model_subset_files,
     output:
-        "data/05_completions/{model}/{variant}/{benchmark}/{format}/raw_output.validated.json",
+        "data/05_completions/{model}/raw_output.validated.json",
     params:
-        max_new=max_new_tokens,
+        checks=validation_checks(with_token_budget=True),
         suite="completions",  # tuningtax/validation/suites/, part of the code version
         code=code_version("validate"),
     resources:
         **job_resources("validate_completions"),
     log:
-        "logs/validate_completions/{model}/{variant}/{benchmark}/{format}.log",
+        "logs/validate_completions/{model}.log",
     shell:
-        "{PYTHON} -m tuningtax validate --suite {params.suite} --input {input.data} --out {output} "
-        "--param expected_rows=@{input.tasks} --param max_new_tokens={params.max_new} > {log} 2>&1"
+        "{PYTHON} -m tuningtax validate --suite {params.suite} {params.checks} --out {output} > {log} 2>&1"
 
 
 # One job per level: each level is its own named file.
@@ -86,17 +85,17 @@ rule postprocess_completions:
 
 rule validate_postprocessed:
     input:
-        data=run_level_files,
-        tasks=rules.subset_tasks.output[0],
+        data=model_level_files,
+        tasks=model_subset_files,
     output:
-        "data/05_completions/{model}/{variant}/{benchmark}/{format}/levels.validated.json",
+        "data/05_completions/{model}/levels.validated.json",
     params:
+        checks=validation_checks(),
         suite="postprocessed",  # tuningtax/validation/suites/, part of the code version
         code=code_version("validate"),
     resources:
         **job_resources("validate_postprocessed"),
     log:
-        "logs/validate_postprocessed/{model}/{variant}/{benchmark}/{format}.log",
+        "logs/validate_postprocessed/{model}.log",
     shell:
-        "{PYTHON} -m tuningtax validate --suite {params.suite} --input {input.data} --out {output} "
-        "--param expected_rows=@{input.tasks} > {log} 2>&1"
+        "{PYTHON} -m tuningtax validate --suite {params.suite} {params.checks} --out {output} > {log} 2>&1"

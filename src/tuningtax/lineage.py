@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import csv
+import functools
 import hashlib
 import json
 import re
@@ -63,22 +64,38 @@ class Lock:
         return "matches" if file_md5(str(local)) == md5 else "UNTRACED: working copy differs from dvc.lock"
 
 
+@functools.lru_cache(maxsize=256)
+def _read_summary(path: Path) -> dict:
+    return json.loads(path.read_text())
+
+
+def _validation_summary(root: Path, out: str) -> tuple[str, dict] | None:
+    """The GX summary that admitted `out`: its own ({name}.validated.json), else the nearest one in a folder
+    above it that lists it (a checkpoint's summary covers all of its runs' files)."""
+    base = out[: -len(".jsonl")] if out.endswith(".jsonl") else out
+    for own in (f"{base}.validated.json", f"{out}.validated.json"):
+        if (root / own).is_file():
+            return own, json.loads((root / own).read_text())
+    for folder in Path(out).parents:
+        if folder.as_posix() in (".", "data"):
+            break
+        for summary in sorted((root / folder).glob("*.validated.json")):
+            data = _read_summary(summary)
+            if any(f.get("file") == out for f in data.get("files", [data])):
+                return summary.relative_to(root).as_posix(), data
+    return None
+
+
 def _admission(root: Path, out: str) -> list[str]:
     """What admitted an output: its GX summary, parity report, generation config or resolved source."""
     notes = []
-    base = out[: -len(".jsonl")] if out.endswith(".jsonl") else out
-    # a file's own summary, or its run's (levels/{level}.jsonl -> levels.validated.json, {format}/{level}.jsonl ->
-    # {format}.validated.json)
-    run_summary = f"{Path(out).parent.as_posix()}.validated.json"
-    for candidate in (f"{base}.validated.json", f"{out}.validated.json", run_summary):
-        summary = root / candidate
-        if summary.is_file():
-            data = json.loads(summary.read_text())
-            files = data.get("files", [data])  # a folder's summary lists its files; a file's is itself
-            checks = [e["success"] for f in files for e in f.get("expectations", [])]
-            notes.append(f"Great Expectations suite {data.get('suite')} ({candidate}): success={data.get('success')}, "
-                         f"{sum(checks)}/{len(checks)} expectations met over {len(files)} file(s)")
-            break
+    summary = _validation_summary(root, out)
+    if summary is not None:
+        candidate, data = summary
+        files = data.get("files", [data])  # a summary of several files lists them; a file's is itself
+        checks = [e["success"] for f in files for e in f.get("expectations", [])]
+        notes.append(f"Great Expectations suite {data.get('suite')} ({candidate}): success={data.get('success')}, "
+                     f"{sum(checks)}/{len(checks)} expectations met over {len(files)} file(s)")
     config = root / f"{out}.config.json"
     if config.is_file():
         notes.append("generation config: " + json.dumps(json.loads(config.read_text()), sort_keys=True))

@@ -14,6 +14,7 @@ BENCHMARKS = {
     "generate": "tuningtax.bench.generate",
     "agreement": "tuningtax.bench.agreement",
     "tune": "tuningtax.bench.tune",
+    "jobs": "tuningtax.bench.jobs",
 }
 
 

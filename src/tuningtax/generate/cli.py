@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+import time
 from pathlib import Path
 
 from tuningtax.errors import UserError
@@ -29,12 +30,18 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    clock = [time.perf_counter()]
+
+    def lap() -> float:  # seconds since the previous lap: the start-up line below
+        clock.append(time.perf_counter())
+        return clock[-1] - clock[-2]
 
     from tuningtax.generate.core import GenerationConfig, generate_to_file
     from tuningtax.models.families import get_family, pad_token_id, stop_token_ids
     from tuningtax.generate.engine import load_session, load_tokenizer
     from tuningtax.prompts import render
 
+    imports_s = lap()
     if args.batch_size < 1:
         raise UserError(f"--batch-size must be >= 1, got {args.batch_size}")
     spec = load_spec(args.model, args.params, args.spec_json)
@@ -48,9 +55,14 @@ def run(args: argparse.Namespace) -> int:
     if args.max_new_tokens is None and len(modes) > 1:
         raise UserError(f"{args.tasks}: mixes modes {sorted(modes)}; pass --max-new-tokens")
     max_new = args.max_new_tokens or DEFAULT_MAX_NEW_TOKENS[modes.pop()]
+    tasks_s = lap()
     session = load_session(onnx_dir, threads=args.threads, provider=args.provider)
+    session_s = lap()
     tokenizer = load_tokenizer(onnx_dir)
+    tokenizer_s = lap()
     prompts = [render(args.prompt_format, t, tokenizer, family, args.max_prompt_tokens, role=spec.role) for t in tasks]
+    print(f"start-up: imports {imports_s:.2f} s, spec and tasks {tasks_s:.2f} s, ONNX Runtime session {session_s:.2f} s, tokenizer {tokenizer_s:.2f} s, "
+          f"{len(prompts)} prompts rendered in {lap():.2f} s", file=sys.stderr)
     stops = stop_token_ids(family, tokenizer)
     config = GenerationConfig(
         model=spec.name, variant=args.variant, family=spec.family, role=spec.role, prompt_format=args.prompt_format,

@@ -117,6 +117,7 @@ PATH_KEYS = [re.compile(p) for p in (
     r"^data/03_models/(?P<model>[^/]+)\.source\.txt$",
     r"^data/04_onnx/(?P<model>[^/]+)/(?P<variant>[^/]+)",
     r"^data/0[56]_[a-z]+/(?P<model>[^/]+)/(?P<variant>[^/]+)/(?P<benchmark>[^/]+)/(?P<format>[a-z-]+)",
+    r"^data/0[56]_[a-z]+/(?P<model>[^/]+)/[a-z_]+\.validated\.json$",  # a checkpoint's validation summary
     r"^data/07_scores/(?P<model>[^/]+)/samples",
 )]
 

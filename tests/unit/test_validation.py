@@ -91,3 +91,12 @@ def test_lineage_finds_the_checkpoint_summary_that_lists_a_file(tmp_path):
     found = _validation_summary(tmp_path, listed)
     assert found is not None and found[0] == "data/06_executions/m/executions.validated.json"
     assert _validation_summary(tmp_path, "data/06_executions/m/fp32/humaneval-command/command-chat/stop-cut.jsonl") is None
+
+
+def test_a_checkpoint_summary_belongs_to_its_checkpoint_in_a_row_trace():
+    """lineage --row follows only the row's checkpoint: its per-checkpoint summaries carry the model's name."""
+    from tuningtax.lineage import path_keys
+
+    assert path_keys("data/06_executions/tiny-base/executions.validated.json") == {"model": "tiny-base"}
+    assert path_keys("data/05_completions/tiny-base/raw_output.validated.json") == {"model": "tiny-base"}
+    assert path_keys("data/06_executions/gold/humaneval-command.validated.json") == {"benchmark": "humaneval-command"}

@@ -1,5 +1,5 @@
-# One job per level (each result file is named). Cluster profiles group a checkpoint's validation,
-# post-processing and execution into submissions (profiles/slurm: groups, group-components).
+# One job per level (each result file is named). Cluster profiles pack executions into grouped submissions
+# (profiles/slurm: groups, group-components); a checkpoint's validation stays a job of its own.
 rule execute_completions:
     input:
         tasks=rules.subset_tasks.output[0],

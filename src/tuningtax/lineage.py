@@ -75,7 +75,7 @@ def _validation_summary(root: Path, out: str) -> tuple[str, dict] | None:
     base = out[: -len(".jsonl")] if out.endswith(".jsonl") else out
     for own in (f"{base}.validated.json", f"{out}.validated.json"):
         if (root / own).is_file():
-            return own, json.loads((root / own).read_text())
+            return own, _read_summary(root / own)
     for folder in Path(out).parents:
         if folder.as_posix() in (".", "data"):
             break

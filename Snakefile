@@ -26,4 +26,7 @@ rule all:
         "results/gold.csv",
         "results/scores.csv" if RUNS else [],
         "results/metrics.json" if RUNS else [],
+        "results/findings.validated.json" if RUNS else [],
+        "results/plots/plots.validated.json" if RUNS else [],
+        "results/explorer/index.html" if RUNS else [],
     default_target: True

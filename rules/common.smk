@@ -259,3 +259,12 @@ def analysis_json():
                 "three_mode": config["analysis"]["three_mode"], "seed": config["analysis"]["seed"],
                 "n_resamples": config["analysis"]["n_resamples"]}
     return shlex.quote(json.dumps(analysis, sort_keys=True))
+
+
+def findings_json():
+    """`findings` reads what `tabulate` does plus each checkpoint's family and source (finding 3 compares
+    sizes within a family)."""
+    analysis = json.loads(shlex.split(analysis_json())[0])
+    analysis["models"] = {name: {k: m[k] for k in ("family", "role", "source") if k in m}
+                          for name, m in config["models"].items()}
+    return shlex.quote(json.dumps(analysis, sort_keys=True))

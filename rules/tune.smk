@@ -30,6 +30,20 @@ def trajectory_json():
     return shlex.quote(json.dumps({"tuning": TUNING, **analysis}, sort_keys=True))
 
 
+def trajectory_findings_json():
+    """The findings' analysis JSON for the tuning lab: one series per arm (step 0 = the start model), each mode
+    at tuning.evaluate's view; the lab has no base/instruct pairs."""
+    steps = {name: m["step"] for name, m in TUNED.items()}
+    from tuningtax.tune.plan import checkpoint_name
+
+    series = [{"start": TUNING["start"],
+               "checkpoints": [checkpoint_name(arm, step) for step in sorted(TUNING["save_steps"])]} for arm in ARMS]
+    analysis = {"pairs": [], "series": series, "steps": steps, "seed": config["analysis"]["seed"],
+                "n_resamples": config["analysis"]["n_resamples"], "models": {},
+                "three_mode": {mode: TUNING["evaluate"].get(mode) for mode in ("flow", "completion", "command")}}
+    return shlex.quote(json.dumps(analysis, sort_keys=True))
+
+
 if TUNING:
 
     rule tune_arm:
@@ -102,7 +116,28 @@ if TUNING:
             "--trajectory-json {params.trajectory} --out-dir {params.out_dir} > {log} 2>&1"
 
 
+    # Finding 7 (and what the others can say without pairs) on the lab's checkpoints.
+    rule check_trajectory_findings:
+        input:
+            samples=rules.tabulate_trajectory.input.samples,
+            validated=rules.tabulate_trajectory.input.validated,
+        output:
+            markdown="results/trajectory/findings.md",
+            table="results/trajectory/findings.csv",
+        params:
+            analysis=trajectory_findings_json(),
+            code=code_version("findings"),
+        resources:
+            **job_resources("check_trajectory_findings"),
+        log:
+            "logs/check_trajectory_findings.log",
+        shell:
+            "{PYTHON} -m tuningtax findings --samples {input.samples} --analysis-json {params.analysis} "
+            "--out-md {output.markdown} --out-csv {output.table} > {log} 2>&1"
+
+
 # `snakemake trajectory` (or `make trajectory`): the tuning lab's table and plots; empty without tuning.
 rule trajectory:
     input:
         rules.tabulate_trajectory.output if TUNING else [],
+        rules.check_trajectory_findings.output if TUNING else [],

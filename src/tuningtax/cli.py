@@ -29,6 +29,8 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "score-table": ("tuningtax.scoring.table", "results/scores.csv: pass@1 per run and level"),
     "measure": ("tuningtax.analysis.samples", "per-sample outcomes, fidelity metrics and failure categories"),
     "tabulate": ("tuningtax.analysis.report", "tax, behaviour and taxonomy tables, plots and DVC metrics"),
+    "findings": ("tuningtax.analysis.findings", "the study's seven findings checked on the configured checkpoints"),
+    "explorer": ("tuningtax.analysis.explorer", "a static per-sample explorer page and the tables linked to it"),
     "label-sheet": ("tuningtax.taxonomy.sheet", "a blind sheet of failures to hand-label"),
     "passk": ("tuningtax.scoring.passk", "unbiased pass@k per task and aggregated"),
     "params": ("tuningtax.config", "validate params.yaml or write its JSON schema"),

@@ -35,11 +35,12 @@ GROUPS: dict[str, tuple[tuple[str, ...], str | None, tuple[str, ...]]] = {
                   "validate_postprocessed"), "model", ("generation", "runs", "levels", "variants")),
     "execute": (("execute_completions", "validate_executions"), "model", ("sandbox", "runs", "variants")),
     "measure": (("measure_samples", "validate_samples"), "model", ("runs", "variants")),
-    "tables": (("tabulate_scores", "validate_scores", "tabulate_results"), None,
+    "tables": (("tabulate_scores", "validate_scores", "tabulate_results", "validate_plots", "check_findings",
+                "validate_findings", "build_explorer"), None,
                ("models", "variants", "runs", "levels", "pairs", "series", "analysis")),
     "tune": (("tune_arm", "validate_train_log"), "arm",
              ("generation.provider", *(f"tuning.{f}" for f in TRAINING_FIELDS))),
-    "trajectory": (("tabulate_trajectory",), None, ("tuning", "analysis.seed", "analysis.n_resamples")),
+    "trajectory": (("tabulate_trajectory", "check_trajectory_findings"), None, ("tuning", "analysis.seed", "analysis.n_resamples")),
 }
 # Rules that only name targets: the study (the default) and the tuning lab's trajectory.
 TARGET_ONLY_RULES = ("all", "trajectory")

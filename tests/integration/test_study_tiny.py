@@ -194,3 +194,79 @@ def test_label_sheet_is_blind_and_kappa_is_reported(study, tmp_path):
     agreement = pd.read_csv(out / "taxonomy_agreement.csv").iloc[0]
     assert agreement["n_labelled"] == 12 and agreement["agreement"] == pytest.approx(11 / 12, abs=1e-4)
     assert agreement["cohen_kappa"] < 1.0
+
+
+def _samples(study) -> list[dict]:
+    return [json.loads(line) for path in sorted((study / "data" / "07_scores").glob("*/samples.jsonl"))
+            for line in path.read_text().splitlines()]
+
+
+@pytest.fixture(scope="module")
+def browser():
+    from tuningtax.bench.explorer import browser_problem, open_browser
+
+    if browser_problem() is not None:
+        pytest.skip(f"no headless browser for the explorer: {browser_problem()}")
+    driver = open_browser()
+    yield driver
+    driver.quit()
+
+
+def test_findings_and_plots_are_written_and_validated(study):
+    findings = pd.read_csv(study / "results" / "findings.csv")
+    assert sorted(findings["finding"].unique()) == list(range(1, 8))
+    assert set(findings["verdict"]) <= {"supported", "contradicted", "not enough data"}
+    # the tiny study has a pair: finding 1 is computed on it, not a hint to configure one
+    tax_rows = findings[(findings["finding"] == 1) & (findings["scope"] != "overall")]
+    assert len(tax_rows) and tax_rows["scope"].str.contains("tiny-base").all()
+    assert "## Finding 7" in (study / "results" / "findings.md").read_text()
+    for name in ("tax", "three_mode", "prompt_grid", "failure_shares"):
+        for suffix in ("png", "svg", "csv"):
+            assert (study / "results" / "plots" / f"{name}.{suffix}").stat().st_size > 0
+    assert json.loads((study / "results" / "findings.validated.json").read_text())
+    assert json.loads((study / "results" / "plots" / "plots.validated.json").read_text())
+
+
+def test_explorer_filters_show_the_study_samples(study, browser):
+    """The tiny study's own explorer, two filters chosen in the page: the rows shown are the samples file's."""
+    from selenium.webdriver.support.ui import Select
+
+    from tuningtax.bench.explorer import visible_rows, wait_for, wait_rendered
+
+    browser.get("about:blank")
+    browser.get((study / "results" / "explorer" / "index.html").as_uri())
+    wait_for(browser, "window.__ttReady")
+    for key, value in (("benchmark", "humaneval-single-line"), ("level", "first-line")):
+        seq = browser.execute_script("return window.__ttRendered.seq;")
+        Select(browser.find_element("id", f"f-{key}")).select_by_value(value)
+        wait_rendered(browser, seq)
+    expected = {(r["benchmark"], r["task_id"], r["model"], r["format"], r["level"]) for r in _samples(study)
+                if r["benchmark"] == "humaneval-single-line" and r["level"] == "first-line"}
+    shown = visible_rows(browser)
+    assert len(shown) == len(expected) == 2 * len({t for _, t, _, _, _ in expected}) > 0
+    assert set(shown) == expected
+    assert int(browser.find_element("id", "count").get_attribute("data-count")) == len(expected)
+
+
+def test_a_report_link_lands_on_its_filtered_view(study, browser):
+    """report.html's tax row opens the paired view: base passes, instruct fails, on that row's run."""
+    from tuningtax.bench.explorer import visible_rows, wait_for
+
+    tax = pd.read_csv(study / "results" / "tables" / "tax.csv")
+    browser.get((study / "results" / "explorer" / "report.html").as_uri())
+    links = browser.find_elements("css selector", "#tax tbody tr a.explore")
+    assert len(links) == len(tax)
+    index = int(tax["only_base"].to_numpy().argmax())  # the row with the most "base passes, instruct fails"
+    row = tax.iloc[index]
+    links[index].click()
+    wait_for(browser, "window.__ttReady")
+    assert browser.current_url.endswith(
+        f"index.html#benchmark={row['benchmark']}&format={row['prompt_format']}&level={row['level']}"
+        "&outcome=paired&passes=tiny-base&fails=tiny-instruct")
+    group = [r for r in _samples(study) if (r["benchmark"], r["format"], r["level"])
+             == (row["benchmark"], row["prompt_format"], row["level"])]
+    passed = {(r["model"], r["task_id"]): r["passed"] for r in group}
+    tasks = {t for (m, t), p in passed.items() if m == "tiny-base" and p and not passed[("tiny-instruct", t)]}
+    assert len(tasks) == row["only_base"]
+    assert set(visible_rows(browser)) == {(r["benchmark"], r["task_id"], r["model"], r["format"], r["level"])
+                                          for r in group if r["task_id"] in tasks}

@@ -39,6 +39,29 @@ def _outcomes(samples: pd.DataFrame) -> pd.DataFrame:
         ["model", "task_id", "benchmark", "prompt_format", "level", "passed"]]
 
 
+def headline_failures(samples: pd.DataFrame, three_mode: dict) -> pd.DataFrame:
+    """Failure-category shares per mode and checkpoint, each mode in its headline view (params.yaml
+    analysis.three_mode: one benchmark, format and level), so a failure is counted once."""
+    from tuningtax.taxonomy.rules import failure_table
+
+    parts = []
+    for mode, view in three_mode.items():
+        if not view:
+            continue
+        part = samples[(samples["benchmark"] == view["benchmark"]) & (samples["format"] == view["format"])
+                       & (samples["level"] == view["level"])]
+        if part.empty:
+            continue
+        table = failure_table(part, by=["model"])
+        parts.append(table.assign(mode=mode, benchmark=view["benchmark"], format=view["format"],
+                                  level=view["level"]))
+    if not parts:
+        raise UserError("analysis.three_mode names no run present in the samples; the failure-share plot needs "
+                        "one: set analysis.three_mode in params.yaml to runs that exist")
+    table = pd.concat(parts, ignore_index=True)
+    return table[["mode", "benchmark", "format", "level", "model", "category", "n", "share"]]
+
+
 def tabulate(samples: pd.DataFrame, tasks_frame: pd.DataFrame, params: dict, out_dir: Path, plots_dir: Path,
              labels: pd.DataFrame | None) -> dict:
     from tuningtax.analysis import plots
@@ -49,13 +72,14 @@ def tabulate(samples: pd.DataFrame, tasks_frame: pd.DataFrame, params: dict, out
     seed, n_resamples = params["seed"], params["n_resamples"]
     grid = prompt_grid(samples)
     _write_table(grid, out_dir, "prompt_grid", "pass@1 (%) by prompt format and post-processing level")
+    plots.prompt_grid_heatmap(grid, plots_dir / "prompt_grid")
 
     outcomes = _outcomes(samples)
     if params["pairs"]:
         tax = tax_table(outcomes, [(p["base"], p["instruct"]) for p in params["pairs"]], seed=seed,
                         n_resamples=n_resamples)
         _write_table(tax, out_dir, "tax", "Instruction-tuning tax: instruct vs base (paired)")
-        plots.tax_plot(tax, plots_dir / "tax.png")
+        plots.tax_plot(tax, plots_dir / "tax")
     variants = variant_pairs(samples)
     if variants:
         cost = variant_table(outcomes, variants, seed=seed, n_resamples=n_resamples)
@@ -65,13 +89,13 @@ def tabulate(samples: pd.DataFrame, tasks_frame: pd.DataFrame, params: dict, out
         traj = trajectory_table(outcomes, [(s["start"], s["checkpoints"]) for s in params["series"]], seed=seed,
                                 n_resamples=n_resamples, steps=steps)
         _write_table(traj, out_dir, "trajectory", "Checkpoints against their starting model")
-        plots.trajectory_plot(grid, params["series"], steps, plots_dir / "trajectory.png")
+        plots.trajectory_plot(grid, params["series"], steps, plots_dir / "trajectory")
 
     views = {mode: sel and {"benchmark": sel["benchmark"], "prompt_format": sel["format"], "level": sel["level"]}
              for mode, sel in params["three_mode"].items()}
     view = three_mode_view(outcomes, tasks_frame, views=views)
     _write_table(view, out_dir, "three_mode", "Per-problem outcome in Flow (share of lines), Completion, Command")
-    plots.three_mode_heatmap(view, plots_dir / "three_mode.png")
+    plots.three_mode_heatmap(view, plots_dir / "three_mode")
 
     raw = samples[samples["level"] == "raw"]
     behaviour = aggregate_metrics(raw, by=["model", "benchmark", "format"])
@@ -79,6 +103,7 @@ def tabulate(samples: pd.DataFrame, tasks_frame: pd.DataFrame, params: dict, out
 
     taxonomy = failure_table(samples, by=["model", "benchmark", "format", "level"])
     _write_table(taxonomy, out_dir, "taxonomy", "Failure categories (share of failures)")
+    plots.failure_shares_plot(headline_failures(samples, params["three_mode"]), plots_dir / "failure_shares")
 
     metrics = {"pass@1": {f"{r.model}/{r.benchmark}/{r.format}/{r.level}": round(r.pass1, 4)
                           for r in grid.itertuples()}}

@@ -86,6 +86,8 @@ def collect(execution_files: list[Path], completion_files: list[Path],
                 "failure_status": status, "n_new_tokens": gen["n_new_tokens"],
                 "category": classify(result, None, metrics),
                 **metrics,
+                # the texts themselves, so the explorer shows what was scored without a second join
+                "raw_output": gen["raw_output"], "completion": post["completion"],
             })
     return rows
 

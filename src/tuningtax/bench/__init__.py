@@ -15,6 +15,7 @@ BENCHMARKS = {
     "agreement": "tuningtax.bench.agreement",
     "tune": "tuningtax.bench.tune",
     "jobs": "tuningtax.bench.jobs",
+    "explorer": "tuningtax.bench.explorer",
 }
 
 

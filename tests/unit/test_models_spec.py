@@ -92,3 +92,21 @@ def test_load_spec_inline_json_wins(tmp_path):
         load_spec("x", tmp_path / "absent.yaml", json.dumps(GOOD))
     with pytest.raises(UserError, match="not valid JSON"):
         load_spec("x", tmp_path / "absent.yaml", "{")
+
+
+def test_fetch_model_checks_a_tuned_checkpoint_at_a_relative_source_dir(tmp_path, monkeypatch, capsys):
+    """The workflow passes a tuned checkpoint's folder relative to the working directory and without "./"
+    (storage plugins map relative paths only); it is a folder, never read as a hub id."""
+    from tuningtax.cli import main
+
+    monkeypatch.chdir(tmp_path)
+    folder = tmp_path / "data" / "03_checkpoints" / "sft" / "step-8"
+    folder.mkdir(parents=True)
+    (folder / "config.json").write_text("{}")
+    spec = {"name": "sft-step8", "family": "qwen2.5-coder", "role": "checkpoint", "step": 8,
+            "source": "./data/03_checkpoints/sft/step-8"}
+    args = ["fetch-model", "--model", "sft-step8", "--spec-json", json.dumps(spec)]
+    assert main([*args, "--source-dir", "data/03_checkpoints/sft/step-8"]) == 0
+    assert capsys.readouterr().out.strip() == "data/03_checkpoints/sft/step-8"  # the spec's source, recorded
+    assert main([*args, "--source-dir", "data/03_checkpoints/sft/step-9"]) != 0  # a missing folder still fails
+    assert "data/03_checkpoints/sft/step-9" in capsys.readouterr().err

@@ -70,7 +70,9 @@ def run_fetch_model(args: argparse.Namespace) -> int:
     if args.source_dir is not None:
         if spec.source_kind != "local":
             raise UserError(f"--source-dir is for local checkpoints; model {spec.name} comes from {spec.source}")
-        resolve_source(spec.model_copy(update={"source": str(args.source_dir)}))
+        # A folder by definition: written as ./path, since a bare relative path reads as a hub id (owner/name).
+        folder = args.source_dir.as_posix() if args.source_dir.is_absolute() else f"./{args.source_dir.as_posix()}"
+        resolve_source(spec.model_copy(update={"source": folder}))
         print(Path(spec.source).as_posix())
         return 0
     resolved = Path(resolve_source(spec)).resolve()

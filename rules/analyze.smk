@@ -172,7 +172,9 @@ rule build_explorer:
     output:
         page=report("results/explorer/index.html", caption="../report/explorer.rst", category="Explorer"),
         report_page="results/explorer/report.html",
-        data=expand("results/explorer/data/{benchmark}.js", benchmark=sorted({b for b, _ in RUNS})),
+        # one per benchmark some checkpoint has samples of (a base model skips chat-only runs)
+        data=expand("results/explorer/data/{benchmark}.js",
+                    benchmark=sorted({b for model in STUDY_MODELS for b, _ in runs_of(model)})),
     params:
         out_dir=lambda wildcards, output: os.path.dirname(output.page),
         code=code_version("explorer"),

@@ -185,3 +185,15 @@ def test_the_bench_counts_match_at_a_small_size(tmp_path):
     result = json.loads(out.read_text())
     assert result["count_ok"] and result["count"] == result["expected_count"] > 0
     assert 2500 <= result["n_samples"] <= 3500 and result["browser_errors"] == []
+
+
+def test_old_or_malformed_links_never_show_the_wrong_samples(browser, study):
+    """A value this study lacks matches nothing (not every sample without one), and a malformed escape drops
+    only its own part of the hash."""
+    out, rows = study
+    _open(browser, (out / "index.html").as_uri() + "#category=no_such_category")
+    assert _count(browser) == 0 and visible_rows(browser) == []
+    assert "no_such_category" in browser.find_element("id", "note").text
+    _open(browser, (out / "index.html").as_uri() + "#%E0=1&benchmark=hep-command")
+    expected = _keys(r for r in rows if r["benchmark"] == "hep-command")
+    assert _count(browser) == len(expected) > 0

@@ -223,8 +223,8 @@ def test_findings_and_plots_are_written_and_validated(study):
     for name in ("tax", "three_mode", "prompt_grid", "failure_shares"):
         for suffix in ("png", "svg", "csv"):
             assert (study / "results" / "plots" / f"{name}.{suffix}").stat().st_size > 0
-    assert json.loads((study / "results" / "findings.validated.json").read_text())
-    assert json.loads((study / "results" / "plots" / "plots.validated.json").read_text())
+    assert json.loads((study / "results" / "findings.validated.json").read_text())["success"] is True
+    assert json.loads((study / "results" / "plots" / "plots.validated.json").read_text())["success"] is True
 
 
 def test_explorer_filters_show_the_study_samples(study, browser):
@@ -268,5 +268,6 @@ def test_a_report_link_lands_on_its_filtered_view(study, browser):
     passed = {(r["model"], r["task_id"]): r["passed"] for r in group}
     tasks = {t for (m, t), p in passed.items() if m == "tiny-base" and p and not passed[("tiny-instruct", t)]}
     assert len(tasks) == row["only_base"]
+    assert len(visible_rows(browser)) == 2 * len(tasks)  # both models' samples of each such task
     assert set(visible_rows(browser)) == {(r["benchmark"], r["task_id"], r["model"], r["format"], r["level"])
                                           for r in group if r["task_id"] in tasks}

@@ -240,18 +240,12 @@ def test_run_writes_byte_identical_files(tmp_path):
     records = list(csv.DictReader(io.StringIO(text)))
     assert list(records[0]) == list(fd.COLUMNS)
     assert records[0]["value"] == "-50.0000" and records[0]["n"] == "40" and records[0]["verdict"] == "supported"
+    assert float(records[0]["p"]) == pytest.approx(2 / 2**20, rel=1e-3)  # not rounded away to 0.0000
     assert all(r["verdict"] in fd.VERDICTS for r in records)
     md = (tmp_path / "a" / "findings.md").read_text()
     assert md.count("## Finding ") == 7 and "Verdict: **supported**" in md and "qwen" in md
 
 
-def _registered() -> bool:
-    from tuningtax.cli import COMMANDS
-
-    return "findings" in COMMANDS
-
-
-@pytest.mark.skipif(not _registered(), reason="findings is not registered in tuningtax.cli yet")
 def test_cli_subprocess(tmp_path):
     path = tmp_path / "samples.jsonl"
     write_jsonl(path, model_rows("c-1b", TAX_BASE, n=12) + model_rows("c-1b-it", TAX_INSTRUCT, n=12))

@@ -7,7 +7,8 @@ Writes, into --out-dir and nothing else:
                          the URL hash so a link opens a filtered view; a page of samples at a time, each with
                          its task (prefix, hole, suffix or instruction), raw and post-processed output,
                          outcome, failure category, fidelity markers and stop reason
-    report.html          the findings (--findings) and every --tables CSV, each row linking to index.html
+    report.html          the findings (--findings) and every --tables CSV; each table row with sample keys
+                         (model, benchmark, format, level, ... or a pair of models) links to index.html
                          filtered on that row's keys
     data/<benchmark>.js  one per benchmark of the samples: its tasks' texts and its samples' details, loaded
                          by the page (a <script>, since browsers refuse fetch() of file:// URLs) only when a

@@ -395,6 +395,8 @@ def select(samples: pd.DataFrame, models: Sequence[str], mode: str, view: Mappin
         want_format = (view or {}).get("format")
         fmt = want_format if want_format in formats else sorted(formats)[0]
         levels = set.intersection(*(set(p.loc[p["format"] == fmt, "level"]) for p in per_model))
+        if not levels:  # the models share the format but were scored at no common level
+            continue
         want_level = (view or {}).get("level")
         if want_level in levels:
             level, how = want_level, "view"
@@ -850,7 +852,7 @@ def check_findings(samples: pd.DataFrame, params: Params) -> pd.DataFrame:
 
 # ---------------------------------------------------------------------------------------------- output
 
-def _cell(value) -> str:
+def _cell(value, column: str = "") -> str:
     if value is None:
         return ""
     if isinstance(value, (bool, np.bool_)):
@@ -860,7 +862,8 @@ def _cell(value) -> str:
     if isinstance(value, (float, np.floating)):
         if math.isnan(value):
             return ""
-        return f"{float(value):.4f}"
+        # p-values keep 4 significant digits: at 4 decimals a decisive p of 2e-6 would read as 0
+        return f"{float(value):.4g}" if column in ("p", "p_holm") else f"{float(value):.4f}"
     return str(value)
 
 
@@ -869,7 +872,7 @@ def render_csv(table: pd.DataFrame) -> str:
     writer = csv.writer(out, lineterminator="\n")
     writer.writerow(COLUMNS)
     for record in table.to_dict("records"):
-        writer.writerow([_cell(_int_or(record[c]) if c in ("n", "n_needed_80pct", "finding") else record[c])
+        writer.writerow([_cell(_int_or(record[c]) if c in ("n", "n_needed_80pct", "finding") else record[c], c)
                          for c in COLUMNS])
     return out.getvalue()
 

@@ -22,7 +22,6 @@ import argparse
 import json
 import os
 import random
-import shutil
 import tempfile
 import time
 from pathlib import Path
@@ -261,8 +260,9 @@ def main(argv: list[str] | None = None) -> int:
     if problem:
         parser.error(f"no headless browser: {problem}")
     if args.keep:
-        shutil.rmtree(args.keep, ignore_errors=True)
-        args.keep.mkdir(parents=True)
+        if args.keep.exists() and any(args.keep.iterdir()):
+            parser.error(f"--keep {args.keep}: not empty; name a new or empty folder (nothing there is deleted)")
+        args.keep.mkdir(parents=True, exist_ok=True)
         result = measure(args.n_samples, args.keep)
     else:
         with tempfile.TemporaryDirectory(prefix="tuningtax-explorer-") as tmp:

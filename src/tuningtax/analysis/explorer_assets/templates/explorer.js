@@ -56,9 +56,11 @@
       text.split("&").forEach(function (part) {
         var eq = part.indexOf("=");
         if (eq < 0) return;
-        var key = decodeURIComponent(part.slice(0, eq));
-        var value;
-        try { value = decodeURIComponent(part.slice(eq + 1).replace(/\+/g, " ")); } catch (e) { return; }
+        var key, value;  // a malformed escape in a hand-edited link drops that part, not the page
+        try {
+          key = decodeURIComponent(part.slice(0, eq));
+          value = decodeURIComponent(part.slice(eq + 1).replace(/\+/g, " "));
+        } catch (e) { return; }
         if (KEYS.indexOf(key) >= 0 && value !== "") state[key] = value;
       });
     }
@@ -78,7 +80,10 @@
       var key = LISTED[i];
       if (paired && key === "model") continue;
       if (state[key] === undefined) continue;
-      tests.push([COLUMN[key], IDX.lists[key].indexOf(state[key])]);
+      var code = IDX.lists[key].indexOf(state[key]);
+      // a value this study lacks (an old link) matches nothing; -1 is also the code of "no value"
+      if (code < 0) return {rows: [], note: "No " + key + " \u201c" + state[key] + "\u201d in this study."};
+      tests.push([COLUMN[key], code]);
     }
     var nt = tests.length, out = [], r, j, ok;
     var P = COLS.p, M = COLS.m;

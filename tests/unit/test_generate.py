@@ -20,7 +20,7 @@ SPEC = {"name": "tiny-qwen", "family": "qwen2.5-coder", "role": "instruct", "sou
 
 @pytest.fixture(scope="module")
 def task_file(tmp_path_factory):
-    # 24 single-line tasks from 3 problems: prompts of different lengths, so left padding matters.
+    # 10 single-line tasks from 3 problems: prompts of different lengths, so left padding matters.
     tasks = [t for t in build_tasks("humaneval-single-line") if t.source_id in {"HumanEval/0", "HumanEval/2", "HumanEval/4"}]
     path = tmp_path_factory.mktemp("gen") / "tasks.jsonl"
     write_jsonl(path, (t.to_record() for t in tasks))
@@ -54,6 +54,45 @@ def test_batch_1_and_batch_8_give_the_same_tokens(tiny_qwen_onnx, task_file, tmp
     assert main(_args(tiny_qwen_onnx, task_file, tmp_path / "b1.jsonl", 1)) == 0
     assert main(_args(tiny_qwen_onnx, task_file, tmp_path / "b8.jsonl", 8)) == 0
     assert (tmp_path / "b1.jsonl").read_bytes() == (tmp_path / "b8.jsonl").read_bytes()
+
+
+@pytest.mark.parametrize("fmt", ["fim-psm", "fim-chat"])
+def test_schedulers_and_prefix_reuse_write_the_same_file(tiny_qwen_onnx, task_file, tmp_path, capsys, fmt):
+    static = tmp_path / "static.jsonl"
+    assert main([*_args(tiny_qwen_onnx, task_file, static, 8, fmt), "--scheduler", "static"]) == 0
+    assert "scheduler\": \"static\"" in (tmp_path / "static.jsonl.config.json").read_text()
+    for name, batch, extra in (("c3", 3, []), ("c8", 8, []), ("plain", 8, ["--no-prefix-reuse"])):
+        capsys.readouterr()
+        assert main([*_args(tiny_qwen_onnx, task_file, tmp_path / f"{name}.jsonl", batch, fmt), *extra]) == 0
+        reused = int(capsys.readouterr().err.split(" reused from a shared prefix")[0].rsplit("(", 1)[1])
+        assert (tmp_path / f"{name}.jsonl").read_bytes() == static.read_bytes(), name
+        # chat prompts share the template's head; every fim-psm prompt of a problem its code before the holes
+        assert (reused > 0) == (name != "plain"), (name, reused)
+
+
+def test_resume_keeps_records_finished_out_of_order(tiny_qwen_onnx, task_file, tmp_path):
+    full = tmp_path / "full.jsonl"
+    assert main(_args(tiny_qwen_onnx, task_file, full, 4)) == 0
+    lines = full.read_bytes().splitlines(keepends=True)
+    out = tmp_path / "c.jsonl"
+    partial = tmp_path / "c.jsonl.partial"  # what continuous batching leaves: rows in the order they ended
+    partial.write_bytes(b"".join([lines[7], lines[2], lines[9], lines[0]]) + lines[5][:20])
+    (tmp_path / "full.jsonl.config.json").rename(tmp_path / "c.jsonl.partial.config.json")
+    assert main(_args(tiny_qwen_onnx, task_file, out, 4)) == 0
+    assert out.read_bytes() == full.read_bytes() and not partial.exists()
+
+
+def test_a_partial_with_a_foreign_record_refuses(tiny_qwen_onnx, task_file, tmp_path, capsys):
+    out = tmp_path / "c.jsonl"
+    assert main(_args(tiny_qwen_onnx, task_file, out, 4)) == 0
+    lines = out.read_bytes().splitlines(keepends=True)
+    partial = tmp_path / "c.jsonl.partial"
+    partial.write_bytes(lines[0] + lines[0].replace(b"HumanEval/0", b"HumanEval/99"))
+    (tmp_path / "c.jsonl.config.json").rename(tmp_path / "c.jsonl.partial.config.json")
+    out.unlink()
+    capsys.readouterr()
+    assert main(_args(tiny_qwen_onnx, task_file, out, 4)) == 2
+    assert "c.jsonl.partial:2" in capsys.readouterr().err and not out.exists()
 
 
 def test_resume_after_torn_write_is_byte_identical(tiny_qwen_onnx, task_file, tmp_path):
@@ -103,7 +142,7 @@ def test_resume_after_kill_9_is_byte_identical(tiny_qwen_onnx, task_file, tmp_pa
     proc.wait()
     if proc.returncode != -signal.SIGKILL:
         pytest.skip("generation finished before it could be killed")
-    assert not out.exists() and 0 < len(partial.read_bytes().splitlines()) < 24
+    assert not out.exists() and 0 < len(partial.read_bytes().splitlines()) < 10
     # Snakemake deletes a killed job's declared outputs before rerunning it; the partial work survives.
     (tmp_path / "killed.jsonl.config.json").unlink(missing_ok=True)
     assert main(_args(tiny_qwen_onnx, task_file, out, 2, max_new=48)) == 0

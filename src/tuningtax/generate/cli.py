@@ -21,12 +21,22 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--tasks", required=True, type=Path)
     parser.add_argument("--format", required=True, dest="prompt_format", help="prompt format (tuningtax.prompts)")
     parser.add_argument("--out", required=True, type=Path, help="completions JSONL (appended per batch; resumable)")
-    parser.add_argument("--batch-size", type=int, default=8)
+    parser.add_argument("--batch-size", type=int, default=8, help="rows decoded together (slots of the scheduler)")
+    parser.add_argument("--scheduler", default="continuous", choices=["continuous", "static", "task-order"],
+                        help="continuous: a finished row's slot takes the next prompt; static: fixed batches. Both "
+                             "take prompts longest first and give the same tokens; on CUDA static is used "
+                             "(it keeps the KV cache on the device); task-order: static batches in task order, the "
+                             "benchmark's baseline")
+    parser.add_argument("--no-prefix-reuse", action="store_true",
+                        help="prefill every prompt in full instead of reusing a shared head's KV cache")
     parser.add_argument("--max-new-tokens", type=int, help="default by mode: " + json.dumps(DEFAULT_MAX_NEW_TOKENS))
     parser.add_argument("--max-prompt-tokens", type=int, default=2048)
     parser.add_argument("--threads", type=int, default=default_threads())
     parser.add_argument("--provider", default="cpu", choices=["cpu", "cuda"])
     parser.add_argument("--no-progress", action="store_true")
+    parser.add_argument("--stats-out", type=Path,
+                        help="write start-up parts, timings and schedule figures as JSON (for benchmarks: it holds "
+                             "timings, so never make it a tracked output)")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -61,16 +71,35 @@ def run(args: argparse.Namespace) -> int:
     tokenizer = load_tokenizer(onnx_dir)
     tokenizer_s = lap()
     prompts = [render(args.prompt_format, t, tokenizer, family, args.max_prompt_tokens, role=spec.role) for t in tasks]
+    rendering_s = lap()
+    first_prefill_unix = time.time()
     print(f"start-up: imports {imports_s:.2f} s, spec and tasks {tasks_s:.2f} s, ONNX Runtime session {session_s:.2f} s, tokenizer {tokenizer_s:.2f} s, "
-          f"{len(prompts)} prompts rendered in {lap():.2f} s", file=sys.stderr)
+          f"{len(prompts)} prompts rendered in {rendering_s:.2f} s", file=sys.stderr)
     stops = stop_token_ids(family, tokenizer)
     config = GenerationConfig(
         model=spec.name, variant=args.variant, family=spec.family, role=spec.role, prompt_format=args.prompt_format,
-        batch_size=args.batch_size, max_new_tokens=max_new, max_prompt_tokens=args.max_prompt_tokens,
+        batch_size=args.batch_size, scheduler=("static" if args.provider == "cuda" and args.scheduler == "continuous"
+                                              else args.scheduler),
+        reuse_prefix=not args.no_prefix_reuse and args.scheduler == "continuous" and args.provider != "cuda",
+        max_new_tokens=max_new, max_prompt_tokens=args.max_prompt_tokens,
         stop_token_ids=tuple(stops), pad_token_id=pad_token_id(tokenizer, stops),
         extra={"source": spec.source, "revision": spec.revision, "provider": args.provider},
     )
     figures = generate_to_file(tasks, prompts, tokenizer, session, config, args.out, progress=not args.no_progress)
     print(f"{args.out}: {len(tasks)} tasks, {figures['new_tokens']} new tokens in {figures['seconds']:.1f} s "
           f"({figures['tokens_per_s']:.1f} tok/s)", file=sys.stderr)
+    work = figures["schedule"]
+    print(f"schedule ({config.scheduler}, batch {config.batch_size}): {work['prefill_positions']} prefill positions for "
+          f"{work['prompt_tokens']} prompt tokens ({work['reused_prefix_tokens']} reused from a shared prefix), "
+          f"{work['decode_row_steps']} decode row-steps of which {work['useful_decode_row_steps']} recorded; "
+          f"padding and idle share {100 * work['padding_share']:.1f} %", file=sys.stderr)
+    if args.stats_out:
+        from tuningtax.jsonl import write_text_atomic
+
+        startup = {"imports_s": imports_s, "spec_and_tasks_s": tasks_s, "session_s": session_s,
+                   "tokenizer_s": tokenizer_s, "rendering_s": rendering_s}
+        write_text_atomic(args.stats_out, json.dumps({
+            "tasks": len(tasks), "startup": startup, "first_prefill_unix": first_prefill_unix,
+            "generation_s": figures["seconds"], "new_tokens": figures["new_tokens"], "schedule": work,
+            "finished_unix": time.time()}, indent=1) + "\n")
     return 0

@@ -6,12 +6,13 @@ the text; nothing is stripped. Every record carries the prompt's sha256 and the 
 `<out>.config.json` the effective generation config, so base and instruct models are known to have
 decoded the same way.
 
-Resume: batches are fixed slices of the task list, each appended and fsync'ed as a whole to
-`<out>.partial` (sidecar `<out>.partial.config.json`); both are renamed to `<out>` and
-`<out>.config.json` once every task is done, so a workflow manager that deletes a job's declared outputs
-before rerunning it does not delete the work. A rerun after kill -9 keeps the
-complete batches already on disk, drops a torn tail, and continues; since the batches are the same slices,
-the finished file is byte-identical to an uninterrupted run.
+Resume: every finished record is appended and fsync'ed to `<out>.partial` (sidecar
+`<out>.partial.config.json`) as its row ends, in whatever order the scheduler finishes them; once every
+task is done the records are put in task order and both files are renamed to `<out>` and
+`<out>.config.json`, so a workflow manager that deletes a job's declared outputs before rerunning it does
+not delete the work. A rerun after kill -9 keeps the complete records already on disk, drops a torn tail,
+and generates only the tasks still missing; since a row's tokens do not depend on which rows share its
+batch (scheduler.py), the finished file is byte-identical to an uninterrupted run.
 """
 
 from __future__ import annotations
@@ -44,6 +45,8 @@ class GenerationConfig:
     pad_token_id: int
     decoding: str = "greedy"  # argmax over the full vocabulary; no sampling, no penalties
     do_sample: bool = False
+    scheduler: str = "continuous"  # scheduler.SCHEDULERS; tokens do not depend on it
+    reuse_prefix: bool = True
     extra: dict[str, Any] = field(default_factory=dict)
 
     def to_json(self) -> str:
@@ -77,24 +80,28 @@ def _check_sidecar(path: Path, config: GenerationConfig) -> None:
                         "delete it or choose another --out")
 
 
-def _completed_records(out: Path, config: GenerationConfig, task_ids: list[str]) -> int:
-    """Number of complete batches already in `out` that belong to this exact run; truncates torn tails."""
+def _finished_records(out: Path, config: GenerationConfig, task_ids: list[str]) -> dict[str, bytes]:
+    """The complete records already in `out` that belong to this exact run, by task id; truncates a torn tail."""
     if not out.exists():
-        return 0
+        return {}
     _check_sidecar(out, config)
     data = out.read_bytes()
-    lines = data.split(b"\n")[:-1]  # the last element is "" after a final newline, or a torn line
-    keep = (len(lines) // config.batch_size) * config.batch_size
-    keep = min(keep, len(task_ids))
-    for i, line in enumerate(lines[:keep]):
-        if json.loads(line)["task_id"] != task_ids[i]:
-            raise UserError(f"{out}:{i + 1}: task {json.loads(line)['task_id']!r} where {task_ids[i]!r} was "
-                            "expected; the task file changed since this output was started: delete the output")
-    good = b"".join(line + b"\n" for line in lines[:keep])
-    if len(good) != len(data):
-        with open(out, "r+b") as fh:  # drop the torn or partial batch
-            fh.truncate(len(good))
-    return keep
+    complete = data.rfind(b"\n") + 1
+    known = set(task_ids)
+    done: dict[str, bytes] = {}
+    for number, line in enumerate(data[:complete].split(b"\n")[:-1], start=1):
+        try:
+            task_id = json.loads(line)["task_id"]
+        except (ValueError, KeyError, TypeError):
+            raise UserError(f"{out}:{number}: not a generation record; delete the output and rerun") from None
+        if task_id not in known or task_id in done:
+            raise UserError(f"{out}:{number}: task {task_id!r} is {'repeated' if task_id in done else 'not in the task file'}; "
+                            "the task file changed since this output was started: delete the output")
+        done[task_id] = line + b"\n"
+    if complete != len(data):
+        with open(out, "r+b") as fh:  # drop the torn record
+            fh.truncate(complete)
+    return done
 
 
 @contextlib.contextmanager
@@ -117,15 +124,15 @@ def _folder_lock(final: Path):
 
 
 def generate_to_file(tasks: list[Task], prompts: list[Any], tokenizer: Any, session: Any,
-                     config: GenerationConfig, out: Path, progress: bool = True) -> dict[str, float]:
+                     config: GenerationConfig, out: Path, progress: bool = True) -> dict[str, Any]:
     """Generate for every task, appending one batch at a time to `out`; returns throughput figures."""
     with _folder_lock(Path(out)):
         return _generate_locked(tasks, prompts, tokenizer, session, config, Path(out), progress)
 
 
 def _generate_locked(tasks: list[Task], prompts: list[Any], tokenizer: Any, session: Any,
-                     config: GenerationConfig, final: Path, progress: bool) -> dict[str, float]:
-    from tuningtax.generate.engine import greedy, left_pad
+                     config: GenerationConfig, final: Path, progress: bool) -> dict[str, Any]:
+    from tuningtax.generate.scheduler import ScheduleStats, schedule
 
     out = final.with_name(final.name + ".partial")
     _undo_torn_move(final, out)
@@ -133,46 +140,51 @@ def _generate_locked(tasks: list[Task], prompts: list[Any], tokenizer: Any, sess
         _check_sidecar(final, config)
         _move_with_sidecar(final, out)
     task_ids = [t.task_id for t in tasks]
-    done = _completed_records(out, config, task_ids)
-    if done == 0:
+    done = _finished_records(out, config, task_ids)
+    if not done:
         write_text_atomic(config_path(out), config.to_json())
         out.parent.mkdir(parents=True, exist_ok=True)
         out.write_bytes(b"")
+    todo = [i for i, task_id in enumerate(task_ids) if task_id not in done]
     stops = set(config.stop_token_ids)
     bar = None
     if progress:
         from tqdm import tqdm
-        bar = tqdm(total=len(tasks), initial=done, unit="task", file=sys.stderr, dynamic_ncols=True,
+        bar = tqdm(total=len(tasks), initial=len(done), unit="task", file=sys.stderr, dynamic_ncols=True,
                    desc=f"{config.model}/{config.variant} {config.prompt_format}")
     new_tokens = 0
+    stats = ScheduleStats()
     start = time.perf_counter()
     with open(out, "ab") as fh:
-        for lo in range(done, len(tasks), config.batch_size):
-            batch_prompts = prompts[lo:lo + config.batch_size]
-            ids, mask = left_pad([p.input_ids for p in batch_prompts], config.pad_token_id)
-            generated = greedy(session, ids, mask, config.max_new_tokens, config.stop_token_ids)
-            lines = []
-            for task, prompt, tokens in zip(tasks[lo:lo + config.batch_size], batch_prompts, generated):
-                stopped = bool(tokens) and tokens[-1] in stops
-                body = tokens[:-1] if stopped else tokens
-                lines.append(dumps({
-                    "task_id": task.task_id, "sample": 0,
-                    "raw_output": tokenizer.decode(body, skip_special_tokens=False,
-                                                   clean_up_tokenization_spaces=False),
-                    "n_prompt_tokens": len(prompt.input_ids), "n_new_tokens": len(tokens),
-                    "stop_reason": (f"stop_token:{tokenizer.convert_ids_to_tokens(tokens[-1])}" if stopped
-                                    else "max_new_tokens"),
-                    "prompt_sha256": prompt.sha256,
-                }) + "\n")
-                new_tokens += len(tokens)
-            fh.write("".join(lines).encode("utf-8"))
+        finished = schedule(session, [prompts[i].input_ids for i in todo], config.max_new_tokens,
+                            config.stop_token_ids, config.batch_size, config.pad_token_id,
+                            scheduler=config.scheduler, reuse_prefix=config.reuse_prefix, stats=stats)
+        for position, tokens in finished:
+            task, prompt = tasks[todo[position]], prompts[todo[position]]
+            stopped = bool(tokens) and tokens[-1] in stops
+            body = tokens[:-1] if stopped else tokens
+            line = (dumps({
+                "task_id": task.task_id, "sample": 0,
+                "raw_output": tokenizer.decode(body, skip_special_tokens=False, clean_up_tokenization_spaces=False),
+                "n_prompt_tokens": len(prompt.input_ids), "n_new_tokens": len(tokens),
+                "stop_reason": (f"stop_token:{tokenizer.convert_ids_to_tokens(tokens[-1])}" if stopped
+                                else "max_new_tokens"),
+                "prompt_sha256": prompt.sha256,
+            }) + "\n").encode("utf-8")
+            fh.write(line)
             fh.flush()
             os.fsync(fh.fileno())
+            done[task.task_id] = line
+            new_tokens += len(tokens)
             if bar is not None:
-                bar.update(len(generated))
+                bar.update(1)
                 bar.set_postfix(tok_s=f"{new_tokens / max(time.perf_counter() - start, 1e-9):.1f}")
     if bar is not None:
         bar.close()
+    in_task_order = b"".join(done[task_id] for task_id in task_ids)
+    if out.read_bytes() != in_task_order:
+        write_text_atomic(out, in_task_order.decode("utf-8"))
     _move_with_sidecar(out, final)
     elapsed = time.perf_counter() - start
-    return {"new_tokens": new_tokens, "seconds": elapsed, "tokens_per_s": new_tokens / max(elapsed, 1e-9)}
+    return {"new_tokens": new_tokens, "seconds": elapsed, "tokens_per_s": new_tokens / max(elapsed, 1e-9),
+            "schedule": stats.as_dict()}

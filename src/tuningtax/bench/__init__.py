@@ -16,6 +16,7 @@ BENCHMARKS = {
     "tune": "tuningtax.bench.tune",
     "jobs": "tuningtax.bench.jobs",
     "explorer": "tuningtax.bench.explorer",
+    "realmix": "tuningtax.bench.realmix",
 }
 
 

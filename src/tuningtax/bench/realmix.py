@@ -233,7 +233,7 @@ def main(argv: list[str]) -> int:
     parser.add_argument("--eager-sample", type=int, default=2, help="tasks per job for transformers eager")
     parser.add_argument("--batch-size", type=int, help="default: params.yaml generation.batch_size")
     parser.add_argument("--threads", type=int, default=2)
-    parser.add_argument("--jobs", help="only these BENCHMARK/FORMAT jobs (comma-separated)")
+    parser.add_argument("--jobs", help="only these BENCHMARK/FORMAT jobs (comma-separated), run in this order")
     parser.add_argument("--out", type=Path, default=Path(".cache/tuningtax/bench/realmix.json"))
     args = parser.parse_args(argv)
 
@@ -266,8 +266,12 @@ def main(argv: list[str]) -> int:
     pad_id = pad_token_id(tokenizer, stops)
     jobs = study_jobs(params, model)
     if args.jobs:
-        wanted = set(args.jobs.split(","))
-        jobs = [j for j in jobs if f"{j['benchmark']}/{j['format']}" in wanted]
+        by_name = {f"{j['benchmark']}/{j['format']}": j for j in jobs}
+        wanted = [name.strip() for name in args.jobs.split(",") if name.strip()]
+        missing = [name for name in wanted if name not in by_name]
+        if missing:
+            raise UserError(f"--jobs: {missing} not among this model's jobs {sorted(by_name)}")
+        jobs = [by_name[name] for name in wanted]  # in the order given
     for job in jobs:
         job["name"] = f"{job['benchmark']}/{job['format']}"
         job["max_new_tokens"] = _job_budget(params, job["tasks"])
@@ -304,16 +308,18 @@ def main(argv: list[str]) -> int:
                               "model": model, "batch_size": batch, "threads": args.threads,
                               "eager_sample": args.eager_sample, "jobs": {}, "skipped": skipped}
     results: dict[str, dict[str, dict]] = {e: {} for e in engines}
-    if "eager" in engines:
-        results["eager"] = run_eager(jobs, hf_dir, tokenizer, stops, pad_id, args.eager_sample, args.threads)
-    for job in jobs:
+    for done, job in enumerate(jobs, 1):
         work = WORK_ROOT / job["name"].replace("/", "__")
         work.mkdir(parents=True, exist_ok=True)
         for engine in engines:
-            if engine == "eager" or engine in skipped:
+            if engine in skipped:
                 continue
             try:
-                if engine in OURS:
+                if engine == "eager":
+                    # loaded again per job, as each of the study's jobs is a process of its own
+                    result = run_eager([job], hf_dir, tokenizer, stops, pad_id, args.eager_sample,
+                                       args.threads)[job["name"]]
+                elif engine in OURS:
                     result = run_ours(engine, job, spec_json, model, onnx_dirs[engine], params, args.threads,
                                       batch, work)
                 else:
@@ -325,8 +331,16 @@ def main(argv: list[str]) -> int:
                 continue
             results[engine][job["name"]] = result
             log(f"{job['name']}: {engine} {len(job['prompts'])} tasks in {result['wall_s']:.1f} s")
-    report["machine"]["load_average_end"] = load_average()
+        # rewritten after every job, so an interrupted run keeps what it measured
+        write_report(report, results, jobs[:done], engines, args.out)
+    print_table(report)
+    log(f"report: {args.out}")
+    return 0
 
+
+def write_report(report: dict, results: dict, jobs: list[dict], engines: list[str], out: Path) -> None:
+    report["machine"]["load_average_end"] = load_average()
+    report["jobs_done"] = [job["name"] for job in jobs]
     for job in jobs:
         report["jobs"][job["name"]] = {
             "tasks": len(job["prompts"]), "max_new_tokens": job["max_new_tokens"],
@@ -342,11 +356,10 @@ def main(argv: list[str]) -> int:
                 summary["ours_speedup"] = round(summaries["ours"]["tasks_per_s"] / summary["tasks_per_s"], 3)
     report["engines"] = summaries
     report["goals"] = goals(results, jobs, summaries)
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps(report, indent=1) + "\n")
-    print_table(report)
-    log(f"report: {args.out}")
-    return 0
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = out.with_name(out.name + ".tmp")
+    tmp.write_text(json.dumps(report, indent=1) + "\n")
+    tmp.replace(out)
 
 
 def goals(results: dict, jobs: list[dict], summaries: dict) -> dict[str, Any]:

@@ -66,3 +66,15 @@ def test_realmix_without_the_study_is_a_clear_error(tmp_path, monkeypatch):
 def test_unknown_engine_is_refused():
     with pytest.raises(UserError, match="unknown"):
         realmix.main(["--engines", "ours,vllm"])
+
+
+def test_jobs_run_in_the_order_given_and_an_unknown_job_is_refused(study):
+    folder, _ = study
+    out = folder / "realmix.json"
+    with pytest.raises(UserError, match="humaneval-single-line/holefiller.*not among"):
+        realmix.main(["--engines", "ours", "--jobs", "humaneval-single-line/holefiller", "--out", str(out)])
+    assert not out.exists()
+    assert realmix.main(["--engines", "ours", "--jobs", "humaneval-single-line/fim-chat,humaneval-single-line/fim-psm",
+                         "--batch-size", "3", "--threads", "1", "--out", str(out)]) == 0
+    report = json.loads(out.read_text())
+    assert report["jobs_done"] == ["humaneval-single-line/fim-chat", "humaneval-single-line/fim-psm"]

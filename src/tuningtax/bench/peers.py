@@ -114,8 +114,11 @@ def read_job(path: Path) -> Job:
 
 
 def batches(prompts: Sequence[Sequence[int]], batch_size: int) -> list[list[int]]:
-    """Prompt indices, longest first (ties in prompt order), cut into groups of ``batch_size``."""
-    order = sorted(range(len(prompts)), key=lambda i: (-len(prompts[i]), i))
+    """Prompt indices, longest first (ties in prompt order, as the project's own scheduler takes them), cut
+    into groups of ``batch_size``."""
+    from tuningtax.generate.scheduler import length_order
+
+    order = length_order(prompts)
     return [order[i:i + batch_size] for i in range(0, len(order), batch_size)]
 
 
@@ -289,16 +292,9 @@ def run(engine: str, model_dir: Path, job: Job, batch_size: int, threads: int) -
 
 
 def write_json_atomic(path: Path, data: Any) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            json.dump(data, f)
-            f.write("\n")
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    from tuningtax.jsonl import write_text_atomic
+
+    write_text_atomic(path, json.dumps(data) + "\n")
 
 
 # ---------------------------------------------------------------- build

@@ -43,6 +43,7 @@ from pathlib import Path
 from typing import Any
 
 from tuningtax.errors import UserError
+from tuningtax.jsonl import write_text_atomic
 
 OURS = {"ours": [], "ours-no-prefix": ["--no-prefix-reuse"], "ours-static": ["--scheduler", "static"],
         "ours-task-order": ["--scheduler", "task-order"], "ours-int8": []}
@@ -356,10 +357,7 @@ def write_report(report: dict, results: dict, jobs: list[dict], engines: list[st
                 summary["ours_speedup"] = round(summaries["ours"]["tasks_per_s"] / summary["tasks_per_s"], 3)
     report["engines"] = summaries
     report["goals"] = goals(results, jobs, summaries)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out.with_name(out.name + ".tmp")
-    tmp.write_text(json.dumps(report, indent=1) + "\n")
-    tmp.replace(out)
+    write_text_atomic(out, json.dumps(report, indent=1) + "\n")
 
 
 def goals(results: dict, jobs: list[dict], summaries: dict) -> dict[str, Any]:

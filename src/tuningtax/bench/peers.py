@@ -3,11 +3,11 @@ engine (``generate.engine.greedy``). One job per fresh process, so end-to-end ti
 
     python -m tuningtax.bench.peers run ENGINE --model-dir DIR --prompts PROMPTS.json --out OUT.json \\
         --batch-size B --threads T
-    python -m tuningtax.bench.peers build ENGINE --hf-dir HF --out DIR [--precision fp32|int4]
+    python -m tuningtax.bench.peers build ENGINE --hf-dir HF --out DIR [--precision fp32|int4|int8]
 
 Engines:
   genai     onnxruntime-genai on a folder made by its own model builder (genai_config.json + model.onnx)
-  ct2       CTranslate2 on a converted folder, int8 compute on the CPU
+  ct2       CTranslate2 on a converted folder, computing in the precision it was converted to
   llamacpp  llama-cpp-python on a GGUF file (``--model-dir`` is the .gguf path); batch 1 only
 
 PROMPTS.json: {"prompts": [[id, ...], ...], "max_new_tokens": N, "stop_token_ids": [id, ...], "pad_token_id": P}
@@ -55,6 +55,8 @@ PACKAGES = {
     "llamacpp": ("llama_cpp", "llama-cpp-python", ("llama-cpp-python", "numpy")),
 }
 GENAI_PRECISIONS = ("fp32", "int4")
+# CTranslate2 quantization names by the precision names the bench uses
+CT2_PRECISIONS = {"int8": "int8", "fp32": "float32"}
 
 
 @dataclass(frozen=True)
@@ -205,7 +207,8 @@ def ct2_load(model_dir: Path, job: Job, threads: int) -> Any:
     if not (model_dir / "model.bin").is_file():
         raise UserError(f"{model_dir} holds no model.bin; convert it first: "
                         f"python -m tuningtax.bench.peers build ct2 --hf-dir HF --out {model_dir}")
-    generator = ctranslate2.Generator(os.fspath(model_dir), device="cpu", compute_type="int8",
+    # "default" keeps the quantization chosen at conversion: int8 or float32 by the folder's build
+    generator = ctranslate2.Generator(os.fspath(model_dir), device="cpu", compute_type="default",
                                       intra_threads=threads, inter_threads=1)
     return generator, _ct2_vocabulary(model_dir)
 
@@ -361,7 +364,7 @@ def build_genai(hf_dir: Path, out: Path, precision: str, threads: int, force: bo
         shutil.rmtree(tmp, ignore_errors=True)
 
 
-def build_ct2(hf_dir: Path, out: Path, threads: int, force: bool) -> None:
+def build_ct2(hf_dir: Path, out: Path, precision: str, threads: int, force: bool) -> None:
     ctranslate2 = require("ct2")
     _check_hf(hf_dir)
     import torch
@@ -369,9 +372,9 @@ def build_ct2(hf_dir: Path, out: Path, threads: int, force: bool) -> None:
     torch.set_num_threads(threads)
     tmp = _fresh_dir(out, force)
     try:
-        # int8 weights; the compute type is chosen again at load time (int8 there too)
+        # the weights' precision; ct2_load computes in it ("default")
         converter = ctranslate2.converters.TransformersConverter(os.fspath(hf_dir), low_cpu_mem_usage=True)
-        converter.convert(os.fspath(tmp), quantization="int8", force=True)
+        converter.convert(os.fspath(tmp), quantization=CT2_PRECISIONS[precision], force=True)
         _publish(tmp, out)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
@@ -393,7 +396,8 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     b.add_argument("engine", choices=("genai", "ct2"))
     b.add_argument("--hf-dir", required=True, type=Path)
     b.add_argument("--out", required=True, type=Path)
-    b.add_argument("--precision", choices=GENAI_PRECISIONS, help="genai only (default fp32)")
+    b.add_argument("--precision", choices=sorted({*GENAI_PRECISIONS, *CT2_PRECISIONS}),
+                   help="genai: fp32 (default) or int4; ct2: int8 (default) or fp32")
     b.add_argument("--threads", type=int, default=2)
     b.add_argument("--force", action="store_true", help="replace an existing --out")
     args = parser.parse_args(argv)
@@ -409,12 +413,15 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.command == "run":
             job = read_job(args.prompts)
             write_json_atomic(args.out, run(args.engine, args.model_dir, job, args.batch_size, args.threads))
+        elif args.precision is not None and args.precision not in (
+                GENAI_PRECISIONS if args.engine == "genai" else CT2_PRECISIONS):
+            choices = GENAI_PRECISIONS if args.engine == "genai" else tuple(CT2_PRECISIONS)
+            raise UserError(f"--precision {args.precision} is not built for {args.engine}; "
+                            f"choose one of {', '.join(choices)}")
         elif args.engine == "genai":
             build_genai(args.hf_dir, args.out, args.precision or "fp32", args.threads, args.force)
         else:
-            if args.precision is not None:
-                raise UserError("--precision applies to genai only; ct2 is always converted to int8")
-            build_ct2(args.hf_dir, args.out, args.threads, args.force)
+            build_ct2(args.hf_dir, args.out, args.precision or "int8", args.threads, args.force)
     except UserError as err:
         print(f"error: {err}", file=sys.stderr)
         return err.exit_code

@@ -16,7 +16,7 @@ process, so every figure includes start-up and exit:
                     ``--eager-sample`` tasks of each job; its job time is extrapolated as
                     load + tasks x the sample's mean seconds per task
   genai-fp32, genai-int4   ONNX Runtime GenAI on models from its own builder, at ``--batch-size``
-  ct2-int8          CTranslate2, int8, at ``--batch-size``
+  ct2-int8, ct2-fp32   CTranslate2 on models from its own converter, at ``--batch-size``
   llamacpp          llama-cpp-python on the shipped Q4_K_M GGUF, batch 1 (opt-in: it builds from source)
 
 Peers get the prompts as the token ids this project renders (they skip tokenizer and prompt rendering),
@@ -40,6 +40,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from statistics import median
 from typing import Any
 
 from tuningtax.errors import UserError
@@ -47,7 +48,7 @@ from tuningtax.jsonl import write_text_atomic
 
 OURS = {"ours": [], "ours-no-prefix": ["--no-prefix-reuse"], "ours-static": ["--scheduler", "static"],
         "ours-task-order": ["--scheduler", "task-order"], "ours-int8": []}
-PEERS = ("genai-fp32", "genai-int4", "ct2-int8", "llamacpp")
+PEERS = ("genai-fp32", "genai-int4", "ct2-int8", "ct2-fp32", "llamacpp")
 DEFAULT_ENGINES = ("ours", "ours-no-prefix", "ours-static", "ours-task-order", "eager", "genai-fp32", "genai-int4",
                    "ct2-int8")
 PEER_ROOT = Path(".cache/tuningtax/bench/peers")
@@ -153,7 +154,7 @@ def peer_model(engine: str, hf_dir: Path, gguf: Path | None) -> Path:
     out = PEER_ROOT / engine
     if not out.exists():
         kind, precision = engine.split("-")
-        extra = ["--precision", precision] if kind == "genai" else []
+        extra = ["--precision", precision]
         log(f"building {out} with {kind}'s own converter")
         proc = subprocess.run([sys.executable, "-m", "tuningtax.bench.peers", "build", kind, "--hf-dir", str(hf_dir),
                                "--out", str(out), *extra], capture_output=True, text=True)
@@ -209,6 +210,8 @@ def summarise(engine: str, per_job: dict[str, dict], jobs: list[dict]) -> dict[s
             "first_prefill_s_max": round(max(per_job[n]["first_prefill_s"] for n in names), 2),
             "first_prefill_s_median": round(sorted(per_job[n]["first_prefill_s"] for n in names)[len(names) // 2], 2),
             "exit_s_max": round(max(per_job[n]["exit_s"] for n in names), 3),
+            "startup_median_s": {part: round(median(per_job[n]["startup"][part] for n in names), 3)
+                                 for part in per_job[names[0]]["startup"]},
         })
     return summary
 
@@ -378,9 +381,12 @@ def goals(results: dict, jobs: list[dict], summaries: dict) -> dict[str, Any]:
     chat, psm = "humaneval-single-line/fim-chat", "humaneval-single-line/fim-psm"
     if chat in ours and psm in ours:
         out["fim_chat_per_task_over_fim_psm"] = round(rate("ours", [psm]) / rate("ours", [chat]), 2)
-    for engine, summary in summaries.items():
-        if engine not in OURS and engine != "eager" and summary.get("ours_speedup"):
-            out[f"ours_over_{engine}"] = summary["ours_speedup"]
+    # each peer against ours at equal or lower precision: fp32 peers against ours fp32, the rest against int8
+    for engine in [e for e in summaries if e in PEERS]:
+        mine = "ours" if engine.endswith("fp32") else "ours-int8"
+        names = [j["name"] for j in jobs if j["name"] in results.get(engine, {})]
+        if rate(mine, names) and rate(engine, names):
+            out[f"{mine}_over_{engine}"] = round(rate(mine, names) / rate(engine, names), 3)
     synthetic = Path(".cache/tuningtax/bench/generate.json")
     if synthetic.exists() and summaries.get("ours", {}).get("useful_tok_s"):
         figure = json.loads(synthetic.read_text()).get("engines", {}).get("ort-fp32-b8", {}).get("decode_tok_s")

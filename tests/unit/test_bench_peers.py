@@ -61,3 +61,12 @@ def test_run_returns_tokens_in_prompt_order_whatever_the_batch_order(tmp_path, m
     assert seen_batches == [[5, 3], [2]]
     assert result["tokens"] == [[2, 2], [5, 2], [3, 2]]
     assert result["batch_size"] == 2 and result["load_s"] >= 0 and result["generate_s"] >= 0
+
+
+@pytest.mark.parametrize(("engine", "precision"), [("ct2", "int4"), ("genai", "int8")])
+def test_a_precision_the_engine_does_not_build_is_refused_before_any_work(tmp_path, capsys, engine, precision):
+    out = tmp_path / "model"
+    code = peers.main(["build", engine, "--hf-dir", str(tmp_path / "hf"), "--out", str(out), "--precision", precision])
+    assert code != 0
+    assert f"--precision {precision} is not built for {engine}" in capsys.readouterr().err
+    assert not out.exists()

@@ -17,6 +17,7 @@ BENCHMARKS = {
     "jobs": "tuningtax.bench.jobs",
     "explorer": "tuningtax.bench.explorer",
     "realmix": "tuningtax.bench.realmix",
+    "realmix-pass": "tuningtax.bench.realmix_pass",
 }
 
 

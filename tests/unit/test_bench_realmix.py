@@ -75,6 +75,8 @@ def test_jobs_run_in_the_order_given_and_an_unknown_job_is_refused(study):
         realmix.main(["--engines", "ours", "--jobs", "humaneval-single-line/holefiller", "--out", str(out)])
     assert not out.exists()
     assert realmix.main(["--engines", "ours", "--jobs", "humaneval-single-line/fim-chat,humaneval-single-line/fim-psm",
-                         "--batch-size", "3", "--threads", "1", "--out", str(out)]) == 0
+                         "--batch-size", "3", "--threads", "1", "--out", str(out), "--work", str(folder / "w")]) == 0
     report = json.loads(out.read_text())
     assert report["jobs_done"] == ["humaneval-single-line/fim-chat", "humaneval-single-line/fim-psm"]
+    # outputs land in --work, and the report names it for bench realmix-pass
+    assert (folder / "w/humaneval-single-line__fim-chat/ours.jsonl").is_file() and report["work"] == str(folder / "w")

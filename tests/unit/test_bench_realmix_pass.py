@@ -23,7 +23,8 @@ def scored_run(tmp_path, monkeypatch, qwen_tokenizer_dir):
     from tuningtax.generate.engine import load_tokenizer
 
     params = yaml.safe_load(Path("params.yaml").read_text())
-    params["models"] = {"tiny": {"family": "qwen2.5-coder", "role": "instruct", "source": "offline-qwen2.5-coder-0.5b-instruct"}}
+    params["models"] = {"tiny": {"family": "qwen2.5-coder", "role": "instruct",
+                                 "source": "offline-qwen2.5-coder-0.5b-instruct"}}
     params["runs"] = [{"benchmark": "humaneval-single-line", "formats": ["fim-psm"]}]
     params["tuning"]["start"], params["tuning"]["arms"] = "tiny", {}
     params["benchmark_mirror"] = str(Path(params["benchmark_mirror"]).resolve())

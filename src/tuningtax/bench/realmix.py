@@ -239,6 +239,8 @@ def main(argv: list[str]) -> int:
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--jobs", help="only these BENCHMARK/FORMAT jobs (comma-separated), run in this order")
     parser.add_argument("--out", type=Path, default=Path(".cache/tuningtax/bench/realmix.json"))
+    parser.add_argument("--work", type=Path, default=WORK_ROOT,
+                        help="folder for each job's prompts and outputs (bench realmix-pass scores them)")
     args = parser.parse_args(argv)
 
     from tuningtax.config import load_params
@@ -310,10 +312,11 @@ def main(argv: list[str]) -> int:
     report: dict[str, Any] = {"machine": {"cpu_count": os.cpu_count(), "platform": platform.platform(),
                                           "load_average_start": load_average()},
                               "model": model, "batch_size": batch, "threads": args.threads,
-                              "eager_sample": args.eager_sample, "jobs": {}, "skipped": skipped}
+                              "eager_sample": args.eager_sample, "work": str(args.work), "jobs": {},
+                              "skipped": skipped}
     results: dict[str, dict[str, dict]] = {e: {} for e in engines}
     for done, job in enumerate(jobs, 1):
-        work = WORK_ROOT / job["name"].replace("/", "__")
+        work = args.work / job["name"].replace("/", "__")
         work.mkdir(parents=True, exist_ok=True)
         for engine in engines:
             if engine in skipped:

@@ -82,7 +82,7 @@ def main(argv: list[str]) -> int:
     parser.add_argument("--params", type=Path, default=Path("params.yaml"))
     parser.add_argument("--report", type=Path, default=Path(".cache/tuningtax/bench/realmix.json"),
                         help="the bench realmix report whose outputs to score")
-    parser.add_argument("--work", type=Path, default=Path(".cache/tuningtax/bench/realmix"))
+    parser.add_argument("--work", type=Path, help="the run's work folder (default: the one its report names)")
     parser.add_argument("--out", type=Path, default=Path(".cache/tuningtax/bench/realmix-pass.json"))
     args = parser.parse_args(argv)
 
@@ -98,6 +98,7 @@ def main(argv: list[str]) -> int:
     report = json.loads(args.report.read_text())
     params = load_params(args.params)
     model = report["model"]
+    work_root = args.work or Path(report.get("work", ".cache/tuningtax/bench/realmix"))
     if model not in params["models"]:
         raise UserError(f"{args.report}: model {model!r} is not in {args.params}")
     engines = [e for e in report["engines"] if e != "eager"]
@@ -111,7 +112,7 @@ def main(argv: list[str]) -> int:
     for name in report["jobs_done"]:
         if name not in jobs:
             raise UserError(f"{args.report}: job {name} is not among {args.params}'s runs")
-        job, work = jobs[name], args.work / name.replace("/", "__")
+        job, work = jobs[name], work_root / name.replace("/", "__")
         tasks = read_tasks(job["tasks"])
         levels = levels_for(job["benchmark"], params["levels"])
         ran = [e for e in engines if e in report["jobs"][name]["engines"]]

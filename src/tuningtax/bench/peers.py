@@ -57,6 +57,8 @@ PACKAGES = {
 GENAI_PRECISIONS = ("fp32", "int4")
 # CTranslate2 quantization names by the precision names the bench uses
 CT2_PRECISIONS = {"int8": "int8", "fp32": "float32"}
+# what `build ENGINE --precision` accepts, the default first
+BUILD_PRECISIONS = {"genai": GENAI_PRECISIONS, "ct2": tuple(CT2_PRECISIONS)}
 
 
 @dataclass(frozen=True)
@@ -396,7 +398,7 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     b.add_argument("engine", choices=("genai", "ct2"))
     b.add_argument("--hf-dir", required=True, type=Path)
     b.add_argument("--out", required=True, type=Path)
-    b.add_argument("--precision", choices=sorted({*GENAI_PRECISIONS, *CT2_PRECISIONS}),
+    b.add_argument("--precision", choices=sorted({p for ps in BUILD_PRECISIONS.values() for p in ps}),
                    help="genai: fp32 (default) or int4; ct2: int8 (default) or fp32")
     b.add_argument("--threads", type=int, default=2)
     b.add_argument("--force", action="store_true", help="replace an existing --out")
@@ -413,15 +415,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.command == "run":
             job = read_job(args.prompts)
             write_json_atomic(args.out, run(args.engine, args.model_dir, job, args.batch_size, args.threads))
-        elif args.precision is not None and args.precision not in (
-                GENAI_PRECISIONS if args.engine == "genai" else CT2_PRECISIONS):
-            choices = GENAI_PRECISIONS if args.engine == "genai" else tuple(CT2_PRECISIONS)
-            raise UserError(f"--precision {args.precision} is not built for {args.engine}; "
-                            f"choose one of {', '.join(choices)}")
-        elif args.engine == "genai":
-            build_genai(args.hf_dir, args.out, args.precision or "fp32", args.threads, args.force)
         else:
-            build_ct2(args.hf_dir, args.out, args.precision or "int8", args.threads, args.force)
+            choices = BUILD_PRECISIONS[args.engine]
+            if args.precision is not None and args.precision not in choices:
+                raise UserError(f"--precision {args.precision} is not built for {args.engine}; "
+                                f"choose one of {', '.join(choices)}")
+            build = build_genai if args.engine == "genai" else build_ct2
+            build(args.hf_dir, args.out, args.precision or choices[0], args.threads, args.force)
     except UserError as err:
         print(f"error: {err}", file=sys.stderr)
         return err.exit_code

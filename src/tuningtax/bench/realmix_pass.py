@@ -68,12 +68,16 @@ def execute(tasks: Path, records: list[dict], levels: list[str], folder: Path, s
 
 
 def paired(reference: dict[str, bool], other: dict[str, bool]) -> dict[str, Any]:
-    from tuningtax.analysis.stats import mcnemar_exact_p
-
     only_ref = sum(reference[t] and not other[t] for t in reference)
     only_other = sum(other[t] and not reference[t] for t in reference)
-    return {"passed": sum(other.values()), "tasks": len(other), "only_ours": only_ref, "only_engine": only_other,
-            "mcnemar_p": round(mcnemar_exact_p(only_ref, only_other), 4)}
+    return {"passed": sum(other.values()), "tasks": len(other), **discordance(only_ref, only_other)}
+
+
+def discordance(only_ours: int, only_engine: int) -> dict[str, Any]:
+    from tuningtax.analysis.stats import mcnemar_exact_p
+
+    return {"only_ours": only_ours, "only_engine": only_engine,
+            "mcnemar_p": round(mcnemar_exact_p(only_ours, only_engine), 4)}
 
 
 def main(argv: list[str]) -> int:
@@ -86,7 +90,7 @@ def main(argv: list[str]) -> int:
     parser.add_argument("--out", type=Path, default=Path(".cache/tuningtax/bench/realmix-pass.json"))
     args = parser.parse_args(argv)
 
-    from tuningtax.bench.realmix import study_jobs
+    from tuningtax.bench.realmix import WORK_ROOT, study_jobs
     from tuningtax.config import load_params
     from tuningtax.generate.engine import load_tokenizer
     from tuningtax.models.families import get_family, stop_token_ids
@@ -98,7 +102,7 @@ def main(argv: list[str]) -> int:
     report = json.loads(args.report.read_text())
     params = load_params(args.params)
     model = report["model"]
-    work_root = args.work or Path(report.get("work", ".cache/tuningtax/bench/realmix"))
+    work_root = args.work or Path(report.get("work", WORK_ROOT))
     if model not in params["models"]:
         raise UserError(f"{args.report}: model {model!r} is not in {args.params}")
     engines = [e for e in report["engines"] if e != "eager"]
@@ -136,7 +140,7 @@ def main(argv: list[str]) -> int:
             continue
         total = {"passed": sum(r["passed"] for r in rows), "tasks": sum(r["tasks"] for r in rows)}
         if engine != REFERENCE:
-            total.update(paired_totals(rows))
+            total.update(discordance(sum(r["only_ours"] for r in rows), sum(r["only_engine"] for r in rows)))
         total["pass_at_1"] = round(total["passed"] / total["tasks"], 4) if total["tasks"] else None
         out["engines"][engine] = total
     write_text_atomic(args.out, json.dumps(out, indent=1) + "\n")
@@ -146,11 +150,3 @@ def main(argv: list[str]) -> int:
               f"{t.get('only_engine', ''):>8} {t.get('mcnemar_p', ''):>7}")
     print(f"[bench realmix-pass] report: {args.out}", file=sys.stderr)
     return 0
-
-
-def paired_totals(rows: list[dict]) -> dict[str, Any]:
-    from tuningtax.analysis.stats import mcnemar_exact_p
-
-    only_ours, only_engine = sum(r["only_ours"] for r in rows), sum(r["only_engine"] for r in rows)
-    return {"only_ours": only_ours, "only_engine": only_engine,
-            "mcnemar_p": round(mcnemar_exact_p(only_ours, only_engine), 4)}

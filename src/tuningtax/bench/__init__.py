@@ -18,6 +18,7 @@ BENCHMARKS = {
     "explorer": "tuningtax.bench.explorer",
     "realmix": "tuningtax.bench.realmix",
     "realmix-pass": "tuningtax.bench.realmix_pass",
+    "startup": "tuningtax.bench.startup",
 }
 
 

@@ -71,3 +71,17 @@ def test_missing_export_is_a_clear_error(study):
 def test_summarise_takes_each_figures_median():
     rounds = [{"a": {"x": 1.0, "n": 3}}, {"a": {"x": 5.0, "n": 3}}, {"a": {"x": 2.0, "n": 3}}]
     assert startup.summarise(rounds, ["a"]) == {"a": {"x": 2.0, "n": 3}}
+
+
+def test_a_failed_round_removes_the_prepacked_copy(study, monkeypatch):
+    work = study / "work"
+
+    def fail(arm, *args):
+        assert (work / "prepacked" / "model.onnx").exists()  # built before the rounds
+        raise UserError(f"bench startup: arm {arm} failed")
+
+    monkeypatch.setattr(startup, "run_session_arm", fail)
+    with pytest.raises(UserError, match="arm prepacked failed"):
+        startup.main(["--arms", "prepacked", "--rounds", "1", "--threads", "1", "--work", str(work),
+                      "--out", str(study / "startup.json")])
+    assert not (work / "prepacked").exists() and not (study / "startup.json").exists()

@@ -222,9 +222,6 @@ def main(argv: list[str]) -> int:
         if free < need + (1 << 30):
             raise UserError(f"{args.work}: the pre-packed copy needs about {need >> 20} MiB and "
                             f"{free >> 20} MiB are free; leave out the prepacked arm (--arms) or free space")
-        log(f"building the pre-packed copy in {prepacked}")
-        report["prepacked_copy"] = build_prepacked(onnx_dir, prepacked, args.threads)
-        model_dirs["prepacked"] = prepacked
     generate_args = []
     if "generate" in arms:
         task_file, fmt = _one_task(params, model, args.work)
@@ -235,7 +232,11 @@ def main(argv: list[str]) -> int:
         report["generate_format"] = fmt
 
     rounds = []
-    try:
+    try:  # a failed build or round leaves no multi-gigabyte copy behind
+        if "prepacked" in arms:
+            log(f"building the pre-packed copy in {prepacked}")
+            report["prepacked_copy"] = build_prepacked(onnx_dir, prepacked, args.threads)
+            model_dirs["prepacked"] = prepacked
         for number in range(args.rounds):
             order = arms[number % len(arms):] + arms[:number % len(arms)]
             results = {}

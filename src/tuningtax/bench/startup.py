@@ -115,16 +115,12 @@ def build_prepacked(source: Path, target: Path, threads: int) -> dict[str, Any]:
             "source_bytes": sum(f.stat().st_size for f in source.iterdir() if f.name.startswith("model.onnx"))}
 
 
-def _spawn(args: list[str]) -> tuple[float, float, subprocess.CompletedProcess]:
-    spawned = time.time()
-    proc = subprocess.run([sys.executable, *args], capture_output=True, text=True)
-    return spawned, time.time(), proc
-
-
 def run_session_arm(arm: str, model_dir: Path, threads: int, prompt_file: Path, new_tokens: int) -> dict[str, Any]:
-    spawned, ended, proc = _spawn(["-m", "tuningtax.bench.startup", "--child", arm, "--onnx-dir", str(model_dir),
-                                   "--threads", str(threads), "--prompt-json", str(prompt_file),
-                                   "--new-tokens", str(new_tokens)])
+    spawned = time.time()
+    proc = subprocess.run([sys.executable, "-m", "tuningtax.bench.startup", "--child", arm, "--onnx-dir",
+                           str(model_dir), "--threads", str(threads), "--prompt-json", str(prompt_file),
+                           "--new-tokens", str(new_tokens)], capture_output=True, text=True)
+    ended = time.time()
     if proc.returncode != 0:
         raise UserError(f"bench startup: arm {arm} failed:\n{proc.stderr[-2000:]}")
     result = json.loads(proc.stdout.strip().splitlines()[-1])
@@ -133,16 +129,15 @@ def run_session_arm(arm: str, model_dir: Path, threads: int, prompt_file: Path, 
     return result
 
 
-def run_generate_arm(generate_args: list[str], work: Path) -> dict[str, Any]:
-    out, stats_path = work / "generate.jsonl", work / "generate.stats.json"
-    for stale in (out, stats_path, out.with_name(out.name + ".config.json")):
-        stale.unlink(missing_ok=True)
-    spawned, ended, proc = _spawn([*generate_args, "--out", str(out), "--stats-out", str(stats_path)])
-    if proc.returncode != 0:
-        raise UserError(f"bench startup: generate failed:\n{proc.stderr[-2000:]}")
-    stats = json.loads(stats_path.read_text())
-    return {"first_prefill_s": stats["first_prefill_unix"] - spawned, "exit_s": ended - stats["finished_unix"],
-            "wall_s": ended - spawned, **stats["startup"]}
+def run_generate_arm(job: dict[str, Any], spec_json: str, model: str, onnx_dir: Path, params: dict, threads: int,
+                     work: Path) -> dict[str, Any]:
+    """``generate`` as ``bench realmix`` runs it for ``ours`` (the study's batch size and prompt limit)."""
+    from tuningtax.bench.realmix import run_ours
+
+    result = run_ours("ours", job, spec_json, model, onnx_dir, params, threads,
+                      params["generation"]["batch_size"], work)
+    return {"first_prefill_s": result["first_prefill_s"], "exit_s": result["exit_s"], "wall_s": result["wall_s"],
+            **result["startup"]}
 
 
 def summarise(rounds: list[dict[str, dict]], arms: list[str]) -> dict[str, dict[str, float]]:
@@ -154,15 +149,14 @@ def summarise(rounds: list[dict[str, dict]], arms: list[str]) -> dict[str, dict[
     return summary
 
 
-def _one_task(params: dict, model: str, work: Path) -> tuple[Path, str]:
-    """The first task of the study's first job for ``model``, in a file of its own, and the job's format."""
+def _one_task(params: dict, model: str, work: Path) -> dict[str, Any]:
+    """The study's first job for ``model`` cut to its first task (in a file of its own) and one new token."""
     from tuningtax.bench.realmix import study_jobs
 
     job = study_jobs(params, model)[0]
-    first = job["tasks"].read_text().splitlines()[0]
     one = work / "task.jsonl"
-    one.write_text(first + "\n")
-    return one, job["format"]
+    one.write_text(job["tasks"].read_text().splitlines()[0] + "\n")
+    return {**job, "tasks": one, "max_new_tokens": 1}
 
 
 def main(argv: list[str]) -> int:
@@ -188,6 +182,7 @@ def main(argv: list[str]) -> int:
         print(json.dumps(child(args.child, args.onnx_dir, args.threads, prompt_ids, args.new_tokens)))
         return 0
 
+    from tuningtax.bench.realmix import load_average
     from tuningtax.config import load_params
     from tuningtax.generate.engine import load_tokenizer
 
@@ -211,7 +206,7 @@ def main(argv: list[str]) -> int:
 
     report: dict[str, Any] = {"model": model, "onnx_dir": str(onnx_dir), "threads": args.threads,
                               "prompt_tokens": len(prompt_ids), "new_tokens": args.new_tokens,
-                              "load_average_start": round(os.getloadavg()[0], 2), "memory_start": memory_state(),
+                              "load_average_start": load_average(), "memory_start": memory_state(),
                               "arms": arms}
     model_dirs = {"default": onnx_dir, "no-prepacking": onnx_dir}
     prepacked = args.work / "prepacked"
@@ -222,14 +217,10 @@ def main(argv: list[str]) -> int:
         if free < need + (1 << 30):
             raise UserError(f"{args.work}: the pre-packed copy needs about {need >> 20} MiB and "
                             f"{free >> 20} MiB are free; leave out the prepacked arm (--arms) or free space")
-    generate_args = []
+    spec_json = json.dumps({"name": model, **params["models"][model]})
     if "generate" in arms:
-        task_file, fmt = _one_task(params, model, args.work)
-        spec_json = json.dumps({"name": model, **params["models"][model]})
-        generate_args = ["-m", "tuningtax", "generate", "--model", model, "--spec-json", spec_json,
-                         "--onnx-dir", str(onnx_dir), "--tasks", str(task_file), "--format", fmt,
-                         "--max-new-tokens", "1", "--threads", str(args.threads), "--no-progress"]
-        report["generate_format"] = fmt
+        generate_job = _one_task(params, model, args.work)
+        report["generate_format"] = generate_job["format"]
 
     rounds = []
     try:  # a failed build or round leaves no multi-gigabyte copy behind
@@ -241,7 +232,8 @@ def main(argv: list[str]) -> int:
             order = arms[number % len(arms):] + arms[:number % len(arms)]
             results = {}
             for arm in order:
-                results[arm] = (run_generate_arm(generate_args, args.work) if arm == "generate" else
+                results[arm] = (run_generate_arm(generate_job, spec_json, model, onnx_dir, params, args.threads,
+                                                 args.work) if arm == "generate" else
                                 run_session_arm(arm, model_dirs[arm], args.threads, prompt_file, args.new_tokens))
                 shown = results[arm].get("first_prefill_s", results[arm].get("session_s"))
                 log(f"round {number + 1}: {arm} {shown:.2f} s")
@@ -259,7 +251,7 @@ def main(argv: list[str]) -> int:
             r[arm].pop("tokens", None)
     report["median"] = summarise(rounds, arms)
     report["rounds"] = rounds
-    report["load_average_end"] = round(os.getloadavg()[0], 2)
+    report["load_average_end"] = load_average()
     med = report["median"]
     ratios = {}
     if {"default", "prepacked"} <= set(arms):

@@ -21,8 +21,11 @@ $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --disable-pip-version-check uv==0.13.9
 
-$(VENV)/.installed-%: $(BIN)/python pyproject.toml constraints.txt
-	$(BIN)/uv pip install --python $(BIN)/python $(TORCH_SOURCE) \
+# --compile-bytecode: every job is a fresh interpreter, and where PYTHONDONTWRITEBYTECODE is set (or the venv is
+# read-only) nothing caches compiled modules, so each import of Great Expectations, Snakemake or pandas would
+# compile them from source again (docs/speed.md, "Compiled bytecode").
+$(VENV)/.installed-%: $(BIN)/python pyproject.toml constraints.txt Makefile
+	$(BIN)/uv pip install --python $(BIN)/python $(TORCH_SOURCE) --compile-bytecode \
 	    -c constraints.txt -e ".[$*]" --group test
 	touch $@
 
